@@ -1,0 +1,59 @@
+package attrs
+
+import (
+	_ "unsafe" // for go:linkname
+
+	"golang.org/x/sys/unix"
+
+	"github.com/aio2/aio2/abi"
+)
+
+// nanotime is the runtime's CLOCK_MONOTONIC reading through the vDSO, the
+// clock bpf_ktime_get_ns uses; unix.ClockGettime would make a syscall.
+//
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
+
+// Now returns CLOCK_MONOTONIC in nanoseconds without a syscall.
+func Now() int64 { return nanotime() }
+
+// CPU returns the cpu the calling thread runs on (getcpu(2)).
+func CPU() uint32 {
+	var cpu uint32
+	_, _, _ = unix.RawSyscall(unix.SYS_GETCPU, uintptrOf(&cpu), 0, 0)
+	return cpu
+}
+
+// Clock serves LATENCY, TIMESTAMPS, CPU and TAG for every kind of IO from
+// the stamps kioctx takes (Stamp.SubmitNs and friends).
+type Clock struct{}
+
+const clockIDs = Mask(1<<abi.AttrLatency | 1<<abi.AttrTimestamps | 1<<abi.AttrCPU | 1<<abi.AttrTag)
+
+// Name implements Collector.
+func (Clock) Name() string { return "clock" }
+
+// Serves implements Collector: the clock ids for every kind.
+func (Clock) Serves(Kind) Mask { return clockIDs }
+
+// Available implements Collector: clocks are always available.
+func (Clock) Available(uint16, *Target) bool { return true }
+
+// Begin implements Collector; the clock needs nothing before the IO.
+func (Clock) Begin(*Target, *Stamp) {}
+
+// End implements Collector; the completion stamps are taken by kioctx.
+func (Clock) End(*Target, *Stamp) {}
+
+// Append implements Collector.
+func (Clock) Append(dst []byte, id uint16, t *Target, s *Stamp) []byte {
+	switch id {
+	case abi.AttrLatency:
+		return abi.AppendAttrU64(dst, id, uint64(s.CompleteNs-s.SubmitNs))
+	case abi.AttrTimestamps:
+		return abi.AppendAttrTimestamps(dst, uint64(s.SubmitNs), uint64(s.IssueNs), uint64(s.CompleteNs))
+	case abi.AttrCPU:
+		return abi.AppendAttrU32Pair(dst, id, s.SubmitCPU, s.CompleteCPU)
+	}
+	return abi.AppendAttrStatus(dst, id, abi.AttrError)
+}

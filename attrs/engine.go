@@ -1,0 +1,115 @@
+package attrs
+
+import (
+	"syscall"
+
+	"github.com/aio2/aio2/abi"
+)
+
+// Engine is the set of collectors a context uses. It decides which
+// collector serves each (id, kind) pair; the first collector registered
+// for a pair wins. An Engine is immutable after NewEngine and safe for
+// concurrent use.
+type Engine struct {
+	collectors []Collector
+	// byKind[k][id] is the collector serving id for kind k.
+	byKind [numKinds][64]Collector
+	all    Mask
+	// begins are the collectors with work to do in Begin/End per kind, so
+	// the hot path calls only those.
+	active [numKinds][]Collector
+}
+
+// NewEngine builds an engine over collectors, in priority order.
+func NewEngine(collectors ...Collector) *Engine {
+	e := &Engine{collectors: collectors}
+	for k := Kind(0); k < numKinds; k++ {
+		for _, c := range collectors {
+			m := c.Serves(k)
+			used := false
+			for id := uint16(1); id <= abi.AttrMaxCatalogue; id++ {
+				if m.Has(id) && e.byKind[k][id] == nil {
+					e.byKind[k][id] = c
+					e.all = e.all.With(id)
+					used = true
+				}
+			}
+			if used {
+				e.active[k] = append(e.active[k], c)
+			}
+		}
+	}
+	return e
+}
+
+// Supported is the union of ids any collector serves for any kind: the
+// value of params.attrs.
+func (e *Engine) Supported() Mask { return e.all }
+
+// Collectors returns the engine's collectors in priority order.
+func (e *Engine) Collectors() []Collector { return e.collectors }
+
+func (e *Engine) serving(id uint16, k Kind) Collector {
+	if id >= 64 || k >= numKinds {
+		return nil
+	}
+	return e.byKind[k][id]
+}
+
+func (e *Engine) servedAtAll(id uint16) bool { return e.all.Has(id) }
+
+// Wanted returns the catalogue ids reqs asks for.
+func Wanted(reqs []byte) Mask {
+	var m Mask
+	it := abi.NewAttrIter(reqs)
+	for {
+		a, ok := it.Next()
+		if !ok {
+			return m
+		}
+		m = m.With(a.ID)
+	}
+}
+
+// errRequireAttrs is pre-boxed: the refusal path allocates nothing.
+var errRequireAttrs error = syscall.EOPNOTSUPP
+
+// Check applies IOCB_F_REQUIRE_ATTRS: it returns EOPNOTSUPP if any id in
+// reqs would come back UNSUPPORTED or UNAVAILABLE for t, nil otherwise.
+func (e *Engine) Check(reqs []byte, t *Target) error {
+	it := abi.NewAttrIter(reqs)
+	for {
+		a, ok := it.Next()
+		if !ok {
+			return nil
+		}
+		c := e.serving(a.ID, t.Kind)
+		if c == nil || (a.ID != abi.AttrTag && !c.Available(a.ID, t)) {
+			return errRequireAttrs
+		}
+	}
+}
+
+// Begin calls the Begin hooks of the collectors that serve ids t wants.
+func (e *Engine) Begin(t *Target, s *Stamp) {
+	if t.Want == 0 {
+		return
+	}
+	for _, c := range e.active[t.Kind] {
+		if c.Serves(t.Kind)&t.Want != 0 {
+			c.Begin(t, s)
+		}
+	}
+}
+
+// End calls the End hooks of the collectors that serve ids t wants.
+func (e *Engine) End(t *Target, s *Stamp) {
+	if t.Want == 0 {
+		return
+	}
+	for _, c := range e.active[t.Kind] {
+		if c.Serves(t.Kind)&t.Want != 0 {
+			c.End(t, s)
+		}
+	}
+}
