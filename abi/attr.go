@@ -133,12 +133,16 @@ func (it *AttrIter) Next() (Attr, bool) {
 	p := it.b[it.off:]
 	a := Attr{ID: le.Uint16(p), Status: le.Uint16(p[2:])}
 	n := le.Uint32(p[4:])
-	if uint64(Pad8u32(n)) > uint64(rest-AttrHeaderBytes) {
+	// Pad in 64 bits: Pad8u32 saturates, and for n > 0xfffffff8 the
+	// saturated value is below n, which would let a 4 GiB input slice
+	// past its end.
+	padded := (uint64(n) + 7) &^ 7
+	if padded > uint64(rest-AttrHeaderBytes) {
 		it.err = errf("attribute", it.off, syscall.EINVAL, "id %d: value len %d does not fit the %d bytes left", a.ID, n, rest-AttrHeaderBytes)
 		return Attr{}, false
 	}
 	a.Value = p[AttrHeaderBytes : AttrHeaderBytes+int(n)]
-	it.off += AttrHeaderBytes + int(Pad8u32(n))
+	it.off += AttrHeaderBytes + int(padded)
 	return a, true
 }
 

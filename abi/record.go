@@ -164,8 +164,11 @@ func NextEvent(buf []byte, off int, ev *Event) (next int, err error) {
 		return off, errf("event", off, syscall.EINVAL, "%d bytes left, too few for a record header", max(len(buf)-off, 0))
 	}
 	n := binary.LittleEndian.Uint32(buf[off:])
-	if n < EventHeaderBytes || uint64(n) > uint64(len(buf)-off) {
-		return off, errf("event", off, syscall.EINVAL, "len %d does not fit the %d bytes left (minimum %d)", n, len(buf)-off, EventHeaderBytes)
+	if n < EventHeaderBytes {
+		return off, errf("event", off, syscall.EINVAL, "len %d is shorter than the %d-byte EVENT header", n, EventHeaderBytes)
+	}
+	if uint64(n) > uint64(len(buf)-off) {
+		return off, errf("event", off, syscall.EINVAL, "len %d runs past the end of the buffer (%d bytes left)", n, len(buf)-off)
 	}
 	if err := DecodeEvent(buf[off:off+int(n)], off, ev); err != nil {
 		return off, err

@@ -131,6 +131,11 @@ func (e *Engine) encodeOne(dst []byte, a abi.Attr, t *Target, s *Stamp) []byte {
 		return abi.AppendAttrStatus(dst, a.ID, abi.AttrUnsupported)
 	}
 	if a.ID == abi.AttrTag {
+		if len(a.Value) > abi.MaxTagBytes {
+			// abi.DecodeIocb refuses this; never echo a TAG the spec
+			// forbids if unvalidated bytes get here.
+			return abi.AppendAttrStatus(dst, a.ID, abi.AttrError)
+		}
 		return abi.AppendAttr(dst, a.ID, abi.AttrOK, a.Value)
 	}
 	if !c.Available(a.ID, t) {

@@ -13,4 +13,19 @@
 // status: OK with a value, UNSUPPORTED (no collector serves it), or
 // UNAVAILABLE (served, but not for this IO: no privilege, O_DIRECT asked
 // about the page cache). Hot-path calls do not allocate.
+//
+// Collectors: Clock; Cache (CACHE for buffered reads, from eBPF programs on
+// mm_filemap_add_to_page_cache and mm_filemap_get_pages, or cachestat(2));
+// Device (DEVICE for O_DIRECT IO, from eBPF programs on block_rq_issue and
+// block_rq_complete, joined to the IO through the request's iomap direct-IO
+// kiocb). Default returns an engine with all of them; Probe reports which
+// sources work on this machine and why not.
+//
+// The eBPF programs are written in C (bpf/attrs.bpf.c, against the trimmed
+// bpf/vmlinux.h) and compiled by bpf2go into the committed probe_bpfel.go
+// and probe_bpfel.o (see gen.go). They load on the first IO that asks for
+// their attribute, once per process, and are shared by every context.
+// unsafe is confined to unsafe.go (memory shared with the programs),
+// clock.go (go:linkname of runtime.nanotime) and cpu_amd64.s (RDPID). docs/attributes.md says what each attribute means,
+// how exact it is and what it costs.
 package attrs

@@ -15,9 +15,15 @@ type Engine struct {
 	// byKind[k][id] is the collector serving id for kind k.
 	byKind [numKinds][64]Collector
 	all    Mask
-	// begins are the collectors with work to do in Begin/End per kind, so
-	// the hot path calls only those.
-	active [numKinds][]Collector
+	// active are the collectors with work to do in Begin/End per kind,
+	// each with the ids it won for that kind, so the hot path calls only
+	// those whose ids the IO wants.
+	active [numKinds][]activeCollector
+}
+
+type activeCollector struct {
+	c   Collector
+	ids Mask
 }
 
 // NewEngine builds an engine over collectors, in priority order.
@@ -26,16 +32,16 @@ func NewEngine(collectors ...Collector) *Engine {
 	for k := Kind(0); k < numKinds; k++ {
 		for _, c := range collectors {
 			m := c.Serves(k)
-			used := false
+			var won Mask
 			for id := uint16(1); id <= abi.AttrMaxCatalogue; id++ {
 				if m.Has(id) && e.byKind[k][id] == nil {
 					e.byKind[k][id] = c
 					e.all = e.all.With(id)
-					used = true
+					won = won.With(id)
 				}
 			}
-			if used {
-				e.active[k] = append(e.active[k], c)
+			if won != 0 {
+				e.active[k] = append(e.active[k], activeCollector{c, won})
 			}
 		}
 	}
@@ -92,24 +98,24 @@ func (e *Engine) Check(reqs []byte, t *Target) error {
 
 // Begin calls the Begin hooks of the collectors that serve ids t wants.
 func (e *Engine) Begin(t *Target, s *Stamp) {
-	if t.Want == 0 {
+	if t.Want == 0 || t.Kind >= numKinds {
 		return
 	}
-	for _, c := range e.active[t.Kind] {
-		if c.Serves(t.Kind)&t.Want != 0 {
-			c.Begin(t, s)
+	for _, a := range e.active[t.Kind] {
+		if a.ids&t.Want != 0 {
+			a.c.Begin(t, s)
 		}
 	}
 }
 
 // End calls the End hooks of the collectors that serve ids t wants.
 func (e *Engine) End(t *Target, s *Stamp) {
-	if t.Want == 0 {
+	if t.Want == 0 || t.Kind >= numKinds {
 		return
 	}
-	for _, c := range e.active[t.Kind] {
-		if c.Serves(t.Kind)&t.Want != 0 {
-			c.End(t, s)
+	for _, a := range e.active[t.Kind] {
+		if a.ids&t.Want != 0 {
+			a.c.End(t, s)
 		}
 	}
 }

@@ -1,0 +1,5 @@
+//go:build !amd64
+
+package attrs
+
+func fastCPU() (uint32, bool) { return 0, false }

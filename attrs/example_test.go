@@ -1,0 +1,58 @@
+package attrs_test
+
+import (
+	"fmt"
+
+	"github.com/aio2/aio2/abi"
+	"github.com/aio2/aio2/attrs"
+)
+
+// An IO asked for LATENCY, an id nobody serves (40) and a TAG; the event
+// carries all three, in order, each with a status.
+func ExampleEngine_Encode() {
+	e := attrs.NewEngine(attrs.Clock{})
+	reqs := abi.AppendAttrReq(nil, abi.AttrLatency, nil)
+	reqs = abi.AppendAttrReq(reqs, 40, nil)
+	reqs = abi.AppendAttrReq(reqs, abi.AttrTag, []byte("job-7"))
+
+	t := attrs.Target{Kind: attrs.KindNoop, Opcode: abi.OpNoop, Want: attrs.Wanted(reqs)}
+	s := attrs.Stamp{SubmitNs: 1000, IssueNs: 1200, CompleteNs: 4500}
+	e.Begin(&t, &s)
+	e.End(&t, &s)
+	out, truncated := e.Encode(nil, reqs, &t, &s, 4096)
+
+	it := abi.NewAttrIter(out)
+	for {
+		a, ok := it.Next()
+		if !ok {
+			break
+		}
+		fmt.Printf("id %d %s %q\n", a.ID, abi.StatusName(a.Status), a.Value)
+	}
+	fmt.Println("truncated:", truncated)
+	first := abi.NewAttrIter(out)
+	v, _ := first.Next()
+	lat, _ := v.U64()
+	fmt.Println("latency ns:", lat)
+	// Output:
+	// id 1 OK "\xac\r\x00\x00\x00\x00\x00\x00"
+	// id 40 UNSUPPORTED ""
+	// id 6 OK "job-7"
+	// truncated: false
+	// latency ns: 3500
+}
+
+// Supported is what a context reports in params.attrs.
+func ExampleEngine_Supported() {
+	e := attrs.NewEngine(attrs.Clock{}, attrs.NewCache(attrs.CacheAuto), attrs.NewDevice())
+	for id := uint16(1); id <= 6; id++ {
+		fmt.Println(abi.AttrName(id), e.Supported().Has(id))
+	}
+	// Output:
+	// latency true
+	// timestamps true
+	// cache true
+	// device true
+	// cpu true
+	// tag true
+}

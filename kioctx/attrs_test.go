@@ -1,0 +1,207 @@
+package kioctx
+
+import (
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/aio2/aio2/abi"
+)
+
+func attrMap(t *testing.T, ev abi.Event) (ids []uint16, m map[uint16]abi.Attr) {
+	t.Helper()
+	m = map[uint16]abi.Attr{}
+	it := abi.NewAttrIter(ev.Attrs)
+	for {
+		a, ok := it.Next()
+		if !ok {
+			break
+		}
+		ids = append(ids, a.ID)
+		m[a.ID] = a
+	}
+	if it.Err() != nil {
+		t.Fatal(it.Err())
+	}
+	return ids, m
+}
+
+func TestAttributes(t *testing.T) {
+	c := newCtx(t, 8, 0, 0)
+	f, _ := directFile(t, 8192)
+	buf := alignedBuf(t, 4096)
+	var reqs []byte
+	reqs = abi.AppendAttrReq(reqs, abi.AttrLatency, nil)
+	reqs = abi.AppendAttrReq(reqs, 40, nil) // not served
+	reqs = abi.AppendAttrReq(reqs, abi.AttrTimestamps, nil)
+	reqs = abi.AppendAttrReq(reqs, abi.AttrCPU, nil)
+	reqs = abi.AppendAttrReq(reqs, abi.AttrTag, []byte("abc"))
+	reqs = abi.AppendAttrReq(reqs, 100, nil) // experimental, unknown
+	before := time.Now()
+	if _, err := c.Submit([]Iocb{{Opcode: abi.OpPread, Fd: int32(f.Fd()), Buf: buf, Attrs: reqs}}); err != nil {
+		t.Fatal(err)
+	}
+	ev := waitEvents(t, c, 1)[0]
+	elapsed := time.Since(before)
+	ids, m := attrMap(t, ev)
+	want := []uint16{abi.AttrLatency, 40, abi.AttrTimestamps, abi.AttrCPU, abi.AttrTag, 100}
+	if len(ids) != len(want) {
+		t.Fatalf("attribute ids %v, want %v", ids, want)
+	}
+	for i := range want {
+		if ids[i] != want[i] {
+			t.Fatalf("attribute ids %v, want %v (request order)", ids, want)
+		}
+	}
+	lat, _ := m[abi.AttrLatency].U64()
+	sub, iss, comp, _ := m[abi.AttrTimestamps].Timestamps()
+	if lat == 0 || lat > uint64(elapsed) || lat != comp-sub || !(sub <= iss && iss <= comp) {
+		t.Errorf("latency %d, timestamps %d %d %d, elapsed %v", lat, sub, iss, comp, elapsed)
+	}
+	if _, _, ok := m[abi.AttrCPU].U32Pair(); !ok || m[abi.AttrCPU].Status != abi.AttrOK {
+		t.Errorf("cpu %+v", m[abi.AttrCPU])
+	}
+	if a := m[abi.AttrTag]; a.Status != abi.AttrOK || string(a.Value) != "abc" {
+		t.Errorf("tag %+v", a)
+	}
+	if m[40].Status != abi.AttrUnsupported || m[100].Status != abi.AttrUnsupported {
+		t.Errorf("statuses of unknown ids: %d %d", m[40].Status, m[100].Status)
+	}
+
+	// IOCB_F_REQUIRE_ATTRS refuses what cannot be served.
+	_, err := c.Submit([]Iocb{{Opcode: abi.OpPread, Fd: int32(f.Fd()), Buf: buf, Flags: abi.IocbRequireAttrs, Attrs: abi.AppendAttrReq(nil, 40, nil)}})
+	if !errors.Is(err, unix.EOPNOTSUPP) {
+		t.Errorf("REQUIRE_ATTRS with an unserved id: %v", err)
+	}
+	if n, err := c.Submit([]Iocb{{Opcode: abi.OpNoop, Flags: abi.IocbRequireAttrs, Attrs: abi.AppendAttrReq(nil, abi.AttrLatency, nil)}}); n != 1 || err != nil {
+		t.Errorf("REQUIRE_ATTRS with a served id: %v", err)
+	}
+	waitEvents(t, c, 1)
+}
+
+func TestAttributesTruncated(t *testing.T) {
+	p := abi.Params{Size: abi.ParamsSize, Version: 2, Eventfd: -1, MaxEventBytes: 64}
+	c, err := Setup(&p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Destroy()
+	var reqs []byte
+	reqs = abi.AppendAttrReq(reqs, abi.AttrLatency, nil)           // 16 bytes: fits in 64-40
+	reqs = abi.AppendAttrReq(reqs, abi.AttrTag, make([]byte, 100)) // does not
+	c.Submit([]Iocb{{Opcode: abi.OpNoop, Attrs: reqs}})
+	ev := waitEvents(t, c, 1)[0]
+	ids, _ := attrMap(t, ev)
+	if ev.Flags&abi.EventAttrsTruncated == 0 || len(ids) != 1 || ids[0] != abi.AttrLatency {
+		t.Fatalf("flags %#x ids %v", ev.Flags, ids)
+	}
+}
+
+func TestIssueSync(t *testing.T) {
+	c := newCtx(t, 8, 0, 0)
+	f, _ := directFile(t, 8192)
+	buf := alignedBuf(t, 4096)
+	copy(buf, "issue sync")
+	lat := abi.AppendAttrReq(nil, abi.AttrLatency, nil)
+	rec, err := c.IssueSync(&Iocb{Opcode: abi.OpPwrite, Fd: int32(f.Fd()), Buf: buf, Offset: 4096, Data: 4, Attrs: lat}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := events(t, rec)[0]
+	_, m := attrMap(t, ev)
+	if l, _ := m[abi.AttrLatency].U64(); ev.Res != 4096 || ev.Data != 4 || ev.Obj != 0 || l == 0 {
+		t.Fatalf("event %+v latency %d", ev, l)
+	}
+	r := alignedBuf(t, 4096)
+	rec, _ = c.IssueSync(&Iocb{Opcode: abi.OpPread, Fd: int32(f.Fd()), Buf: r, Offset: 4096}, rec[:0])
+	if ev := events(t, rec)[0]; ev.Res != 4096 || string(r[:10]) != "issue sync" {
+		t.Fatalf("read back %+v %q", ev, r[:10])
+	}
+	// A socket read waits for the peer.
+	fds, _ := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		unix.Write(fds[1], []byte("late"))
+	}()
+	sb := make([]byte, 16)
+	rec, err = c.IssueSync(&Iocb{Opcode: abi.OpPread, Fd: int32(fds[0]), Buf: sb, Offset: -1}, rec[:0])
+	if ev := events(t, rec)[0]; err != nil || ev.Res != 4 || string(sb[:4]) != "late" {
+		t.Fatalf("socket read: %+v %v", ev, err)
+	}
+	// SYSCALL, and its allowlist.
+	rec, _ = c.IssueSync(&Iocb{Opcode: abi.OpSyscall, Sysno: unix.SYS_FSYNC, Args: [6]uint64{uint64(f.Fd())}}, rec[:0])
+	if ev := events(t, rec)[0]; ev.Res != 0 {
+		t.Fatalf("fsync: %+v", ev)
+	}
+	if _, err := c.IssueSync(&Iocb{Opcode: abi.OpSyscall, Sysno: unix.SYS_EXECVE}, nil); !errors.Is(err, unix.EPERM) {
+		t.Fatalf("execve: %v", err)
+	}
+	if c.Inflight() != 0 {
+		t.Fatal("IssueSync went through the ring")
+	}
+}
+
+// The default engine's page-cache and device attributes: every id asked
+// comes back once, with a status (values depend on privilege and on what
+// the eBPF collectors find; package attrs tests those). As root, CACHE of a
+// buffered read through the pool is measured.
+func TestDefaultEngineAttributes(t *testing.T) {
+	c := newCtx(t, 8, 0, 0)
+	if c.params.Attrs&(1<<abi.AttrCache) == 0 || c.params.Attrs&(1<<abi.AttrDevice) == 0 {
+		t.Fatalf("params.attrs %#x lacks CACHE or DEVICE", c.params.Attrs)
+	}
+	f, _ := directFile(t, 8192)
+	g, err := os.CreateTemp(t.TempDir(), "buffered")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	g.Write(make([]byte, 8192))
+	reqs := abi.AppendAttrReq(abi.AppendAttrReq(nil, abi.AttrCache, nil), abi.AttrDevice, nil)
+	buf := alignedBuf(t, 4096)
+	c.Submit([]Iocb{
+		{Opcode: abi.OpPread, Fd: int32(f.Fd()), Buf: buf, Attrs: reqs, Data: 1},
+		{Opcode: abi.OpPread, Fd: int32(g.Fd()), Buf: make([]byte, 4096), Attrs: reqs, Data: 2},
+	})
+	for _, ev := range waitEvents(t, c, 2) {
+		ids, m := attrMap(t, ev)
+		if len(ids) != 2 || ids[0] != abi.AttrCache || ids[1] != abi.AttrDevice {
+			t.Fatalf("event %d: ids %v", ev.Data, ids)
+		}
+		t.Logf("event %d (res %d): cache %s, device %s", ev.Data, ev.Res, abi.StatusName(m[abi.AttrCache].Status), abi.StatusName(m[abi.AttrDevice].Status))
+		if ev.Data == 1 && m[abi.AttrCache].Status == abi.AttrOK {
+			t.Errorf("CACHE measured for an O_DIRECT read")
+		}
+		// A pool worker runs Begin, the read and End on one thread, which
+		// the page-cache probe (eBPF, or cachestat) needs.
+		if ev.Data == 2 && os.Geteuid() == 0 && m[abi.AttrCache].Status != abi.AttrOK {
+			t.Errorf("CACHE of a buffered read through the pool: %s", abi.StatusName(m[abi.AttrCache].Status))
+		}
+	}
+}
+
+func TestIssueSyncCache(t *testing.T) {
+	if os.Geteuid() != 0 {
+		skipOrFail(t, "not root")
+	}
+	c := newCtx(t, 8, 0, 0)
+	g, err := os.CreateTemp(t.TempDir(), "buffered")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	g.Write(make([]byte, 8192))
+	rec, err := c.IssueSync(&Iocb{Opcode: abi.OpPread, Fd: int32(g.Fd()), Buf: make([]byte, 8192), Attrs: abi.AppendAttrReq(nil, abi.AttrCache, nil)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, m := attrMap(t, events(t, rec)[0])
+	if a := m[abi.AttrCache]; a.Status != abi.AttrOK {
+		t.Fatalf("CACHE via IssueSync: %s", abi.StatusName(a.Status))
+	}
+}

@@ -1,0 +1,437 @@
+package kioctx
+
+import (
+	"errors"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/aio2/aio2/abi"
+	"github.com/aio2/aio2/attrs"
+)
+
+// native is the driver over Linux native AIO: one kernel context sized for
+// max_inflight (plus the poke POLL).
+//
+// Who waits for completions matters for cost: a completion handed from
+// one goroutine to another wakes a second thread (30 us when it is on the
+// other, idle vCPU). So one party at a time owns the completions: a
+// GetEvents caller that has to wait (it blocks in io_getevents and
+// completes the IO on its own goroutine; see kwaitLocked), or, when nobody
+// waits, the background completion goroutine, parked in the netpoller on
+// a driver eventfd that the iocbs signal (IOCB_FLAG_RESFD). The background
+// goroutine is kicked when IO is left in the kernel with no owner, unless
+// GetEvents callers have been seen owning the completions ("lazy"): then
+// iocbs are issued without IOCB_FLAG_RESFD, and a timer checks every
+// lazyCheck whether GetEvents callers still come, handing over to the
+// background goroutine if a whole period passed with IO in flight and no
+// GetEvents call. The timer is armed at most once per period: arming a
+// timer wakes an idle thread (wakep), the very cost this avoids.
+// docs/kioctx.md has the figures.
+type native struct {
+	c    *Context
+	ctx  aioCtx
+	kr   kring
+	efd  *os.File // non-blocking, so waits park in the netpoller
+	rc   syscall.RawConn
+	efdN int
+	done chan struct{}
+	kick chan struct{} // wakes the background goroutine
+	// timer is the lazy mode's check (see lazyCheck).
+	timer *time.Timer
+	// readFn is readEfd as a func value made once, so waiting allocates
+	// nothing.
+	readFn func(uintptr) bool
+	// pokeFd is an eventfd with a standing IOCB_CMD_POLL on it while a
+	// GetEvents caller waits in io_getevents: writing it wakes the
+	// caller for an event the kernel did not post (a pool worker's).
+	pokeFd  int
+	pokeLcb abi.LegacyIocb
+	kevs    []abi.IoEvent // the io_getevents owner's buffer
+
+	// Guarded by c.mu.
+	evs       []abi.IoEvent     // scratch for reaping
+	batch     []*abi.LegacyIocb // iocbs queued for the next io_submit
+	bidx      []int32           // their slots
+	closed    bool
+	owner     uint8  // ownNone, ownBackground, ownWaiter
+	busy      int    // slots whose iocb the kernel holds (stNative, stPoll)
+	kicked    bool   // kick sent, background not yet run
+	armed     bool   // timer armed
+	lazy      bool   // GetEvents callers own the eventfd: arm lazily
+	wantOwner int    // GetEvents callers waiting for the background to let go
+	kwait     bool   // the owner is in io_getevents: leave the kernel ring alone
+	pokeArmed bool   // the poke POLL is in the kernel
+	silent    int    // native iocbs in the kernel without IOCB_FLAG_RESFD
+	seq       uint64 // GetEvents calls that waited or took events
+	seenSeq   uint64 // seq when the timer was armed
+}
+
+// eventfd owners.
+const (
+	ownNone = iota
+	ownBackground
+	ownWaiter
+)
+
+// lazyCheck is the period of the lazy mode's check. A caller that stops
+// calling GetEvents and waits on the context's eventfd instead sees its
+// completions delayed by at most twice this, once.
+const lazyCheck = time.Millisecond
+
+func newNative(c *Context, nr uint32) (*native, error) {
+	ctx, e := ioSetup(nr + 1) // + the poke POLL
+	if e == unix.EAGAIN {
+		return nil, errorf("setup", e, "io_setup(%d): the system-wide number of AIO events would exceed /proc/sys/fs/aio-max-nr (in use: /proc/sys/fs/aio-nr); raise fs.aio-max-nr or ask for a smaller max_inflight", nr)
+	}
+	if e != 0 {
+		return nil, errorf("setup", e, "io_setup(%d): %v", nr, e)
+	}
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		ioDestroy(ctx)
+		return nil, errorf("setup", errnoOf(err), "driver eventfd: %v", err)
+	}
+	pfd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(fd)
+		ioDestroy(ctx)
+		return nil, errorf("setup", errnoOf(err), "poke eventfd: %v", err)
+	}
+	n := &native{
+		c:       c,
+		ctx:     ctx,
+		kr:      newKring(ctx),
+		efd:     os.NewFile(uintptr(fd), "aio2-driver-eventfd"),
+		efdN:    fd,
+		done:    make(chan struct{}),
+		kick:    make(chan struct{}, 1),
+		timer:   time.NewTimer(time.Hour),
+		evs:     make([]abi.IoEvent, 64),
+		kevs:    make([]abi.IoEvent, 64),
+		pokeFd:  pfd,
+		pokeLcb: abi.LegacyIocb{Data: pokeKey, Opcode: abi.IOCB_CMD_POLL, Fildes: uint32(pfd), Buf: unix.POLLIN},
+		batch:   make([]*abi.LegacyIocb, 0, nr),
+		bidx:    make([]int32, 0, nr),
+	}
+	n.timer.Stop()
+	if n.rc, err = n.efd.SyscallConn(); err != nil {
+		n.efd.Close()
+		unix.Close(pfd)
+		ioDestroy(ctx)
+		return nil, errorf("setup", unix.EINVAL, "driver eventfd: %v", err)
+	}
+	n.readFn = n.readEfd
+	go n.loop()
+	return n, nil
+}
+
+// readEfd is the RawConn.Read callback of waitEfd: true ends the wait.
+// RawRead forgets readiness seen before it starts (it expects the callback
+// to look for itself), so the callback looks where a completion shows
+// first: the kernel's ring, whose tail moves before the kernel signals the
+// eventfd; a completion is either seen here or signalled after the wait
+// began. With a usable kernel ring the eventfd is never read: its count
+// only grows, every signal is still an edge for epoll, and a read per wake
+// is saved. Without one, the count is consumed; EINTR cannot happen on a
+// non-blocking read, and EAGAIN means nothing came yet.
+func (n *native) readEfd(fd uintptr) bool {
+	if n.kr.ok {
+		return n.kr.pending()
+	}
+	var b [8]byte
+	_, err := unix.Read(int(fd), b[:])
+	return err != unix.EAGAIN
+}
+
+// waitEfd parks the owner in the netpoller until the kernel signals a
+// completion (or deadline passes, or the eventfd is closed).
+func (n *native) waitEfd(deadline time.Time) error {
+	if !deadline.IsZero() {
+		n.efd.SetReadDeadline(deadline)
+		defer n.efd.SetReadDeadline(time.Time{})
+	}
+	return n.rc.Read(n.readFn)
+}
+
+// loop is the background completion goroutine. It owns the eventfd while
+// the kernel holds iocbs and no GetEvents caller wants it, drains and
+// publishes on every wake, and sleeps on kick or timer otherwise.
+func (n *native) loop() {
+	defer close(n.done)
+	c := n.c
+	for {
+		fired := false
+		select {
+		case <-n.kick:
+		case <-n.timer.C:
+			fired = true
+		}
+		c.mu.Lock()
+		if fired {
+			n.armed = false
+			if n.owner == ownNone && n.busy > 0 && n.lazy {
+				if n.seq != n.seenSeq {
+					// GetEvents callers still come: look again later.
+					n.armLocked()
+				} else {
+					// A whole period with IO in the kernel and no
+					// GetEvents: from now on, complete eagerly.
+					n.lazy = false
+				}
+			}
+		} else {
+			n.kicked = false
+		}
+		for !n.closed && !n.lazy && n.owner == ownNone && n.busy > 0 && n.wantOwner == 0 {
+			n.owner = ownBackground
+			var dl time.Time
+			if n.silent > 0 {
+				// iocbs submitted for io_getevents waiters never signal
+				// the eventfd: look for them every lazyCheck.
+				dl = time.Now().Add(lazyCheck)
+			}
+			c.mu.Unlock()
+			err := n.waitEfd(dl)
+			c.mu.Lock()
+			n.owner = ownNone
+			if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				break
+			}
+			n.drainLocked()
+			c.commitLocked()
+		}
+		if n.wantOwner > 0 {
+			// Let a waiting GetEvents caller take the eventfd.
+			c.wakeWaitersLocked()
+		}
+		closed := n.closed
+		c.mu.Unlock()
+		if closed {
+			return
+		}
+	}
+}
+
+// pokeKey is the data of the poke POLL; no slot key has it (slot
+// indexes are below 2^31).
+const pokeKey = ^uint64(0)
+
+// poke wakes a GetEvents caller waiting in io_getevents for an event the
+// kernel did not post.
+func (n *native) poke() {
+	_, _ = unix.Write(n.pokeFd, one[:])
+}
+
+// kwaitLocked is the wait of a GetEvents caller that owns the completions:
+// it blocks in io_getevents(min 1), the kernel's own wait, which wakes this
+// thread directly, and finishes what it returns. c.mu is held on entry and
+// on return, not during the wait. It reports whether deadline passed.
+// While it waits, nobody else touches the kernel's ring (kwait), since
+// io_getevents moves head under a lock user space cannot take. EINTR (a
+// signal for the Go runtime) restarts the wait with the time left.
+func (n *native) kwaitLocked(deadline time.Time) (timedOut bool) {
+	c := n.c
+	if !n.pokeArmed {
+		cbs := [1]*abi.LegacyIocb{&n.pokeLcb}
+		if _, e := ioSubmit(n.ctx, cbs[:]); e == 0 {
+			n.pokeArmed = true
+		}
+	}
+	n.kwait = true
+	c.mu.Unlock()
+	var k int
+	for {
+		var tsp *unix.Timespec
+		var ts unix.Timespec
+		if !deadline.IsZero() {
+			left := time.Until(deadline)
+			if left <= 0 {
+				timedOut = true
+				break
+			}
+			ts = unix.NsecToTimespec(int64(left))
+			tsp = &ts
+		}
+		var e unix.Errno
+		k, e = ioGetevents(n.ctx, 1, n.kevs, tsp)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 || k == 0 {
+			timedOut = e == 0 && !deadline.IsZero()
+		}
+		break
+	}
+	c.mu.Lock()
+	n.kwait = false
+	for i := 0; i < k; i++ {
+		c.nativeDoneLocked(&n.kevs[i])
+	}
+	return timedOut
+}
+
+// armLocked makes sure someone will drain completions of iocbs the kernel
+// holds when nobody owns the eventfd: it kicks the background goroutine,
+// or in lazy mode arms the check timer if it is not armed already.
+func (n *native) armLocked() {
+	if n.owner != ownNone || n.busy == 0 || n.closed {
+		return
+	}
+	if n.lazy {
+		if !n.armed {
+			n.armed = true
+			n.seenSeq = n.seq
+			n.timer.Reset(lazyCheck)
+		}
+		return
+	}
+	if !n.kicked {
+		n.kicked = true
+		select {
+		case n.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// takeLocked makes a GetEvents caller the owner if nobody is; it reports
+// whether it did.
+func (n *native) takeLocked() bool {
+	if n.owner != ownNone || n.busy == 0 || n.closed {
+		return false
+	}
+	n.owner = ownWaiter
+	n.lazy = true
+	n.seq++
+	return true
+}
+
+// drainLocked takes every completion the kernel has posted and finishes
+// it. The kernel ring is read from user space when its header allows
+// (abi.AioRing.Usable), io_getevents otherwise; both under c.mu, so the
+// two never race on head.
+func (n *native) drainLocked() {
+	if n.closed || n.kwait {
+		return
+	}
+	for {
+		var k int
+		ok := false
+		if n.kr.ok {
+			k, ok = n.kr.reap(n.evs)
+		}
+		if !ok {
+			var e unix.Errno
+			k, e = ioGeteventsNow(n.ctx, n.evs)
+			if e != 0 {
+				return
+			}
+		}
+		for i := 0; i < k; i++ {
+			n.c.nativeDoneLocked(&n.evs[i])
+		}
+		if k < len(n.evs) {
+			return
+		}
+	}
+}
+
+// queueLocked adds slot idx's lcb to the next io_submit.
+func (n *native) queueLocked(idx int32) {
+	n.busy++
+	n.batch = append(n.batch, &n.c.slots[idx].lcb)
+	n.bidx = append(n.bidx, idx)
+}
+
+// flushLocked issues the queued iocbs. io_submit may take fewer than
+// asked: the rest are submitted again; an iocb the kernel refuses outright
+// completes with its errno as the event's res, so no accepted iocb is
+// lost.
+func (n *native) flushLocked() {
+	if len(n.batch) == 0 {
+		return
+	}
+	c := n.c
+	for _, idx := range n.bidx {
+		s := &c.slots[idx]
+		if n.lazy && s.state == stNative {
+			// GetEvents callers wait in io_getevents: the eventfd
+			// signal would only wake the netpoller's thread for nothing.
+			s.lcb.Flags &^= abi.IOCB_FLAG_RESFD
+			s.silent = true
+			n.silent++
+		}
+		if s.t.Want != 0 {
+			c.eng.Begin(&s.t, &s.s)
+			s.s.IssueNs = attrs.Now()
+		}
+	}
+	for i := 0; i < len(n.batch); {
+		k, e := ioSubmit(n.ctx, n.batch[i:])
+		if e != 0 {
+			c.completeLocked(n.bidx[i], -int64(e), 0, false)
+			i++
+			continue
+		}
+		i += k
+	}
+	clear(n.batch)
+	n.batch = n.batch[:0]
+	n.bidx = n.bidx[:0]
+}
+
+// resubmitLocked issues one slot's lcb at once (re-arming a POLL).
+func (n *native) resubmitLocked(idx int32) unix.Errno {
+	cbs := [1]*abi.LegacyIocb{&n.c.slots[idx].lcb}
+	_, e := ioSubmit(n.ctx, cbs[:])
+	return e
+}
+
+// close stops the completion goroutine and destroys the kernel context.
+// The caller has drained everything in flight.
+func (n *native) close() {
+	n.c.mu.Lock()
+	n.closed = true
+	n.c.mu.Unlock()
+	// Stop the goroutine before the kernel's ring goes away: a wake
+	// looks at the ring.
+	n.efd.Close()
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+	<-n.done
+	n.timer.Stop()
+	ioDestroy(n.ctx)
+	unix.Close(n.pokeFd)
+}
+
+// nativeDoneLocked finishes one kernel completion. ev.Data is the slot's
+// key, or pokeKey; a completion whose key does not match a slot in the
+// kernel is ignored (it cannot happen unless something else submits on our
+// context).
+func (c *Context) nativeDoneLocked(ev *abi.IoEvent) {
+	if ev.Data == pokeKey {
+		c.nat.pokeArmed = false
+		var b [8]byte
+		_, _ = unix.Read(c.nat.pokeFd, b[:])
+		return
+	}
+	idx, gen := splitKey(ev.Data)
+	if idx < 0 || int(idx) >= len(c.slots) {
+		return
+	}
+	s := &c.slots[idx]
+	if s.gen != gen {
+		return
+	}
+	switch s.state {
+	case stNative:
+		c.completeLocked(idx, ev.Res, ev.Res2, false)
+	case stPoll:
+		c.pollReadyLocked(idx, ev.Res)
+	}
+}

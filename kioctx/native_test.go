@@ -1,0 +1,149 @@
+package kioctx
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/aio2/aio2/abi"
+)
+
+func TestDirectWriteRead(t *testing.T) {
+	c := newCtx(t, 32, 0, 0)
+	f, _ := directFile(t, 1<<20)
+	const bs = 4096
+	w := alignedBuf(t, 8*bs)
+	for i := range w {
+		w[i] = byte(i*7 + i/bs)
+	}
+	var cbs []Iocb
+	for i := 0; i < 8; i++ {
+		cbs = append(cbs, Iocb{Opcode: abi.OpPwrite, Fd: int32(f.Fd()), Buf: w[i*bs : (i+1)*bs], Offset: int64(i) * bs, Data: uint64(100 + i)})
+	}
+	n, err := c.Submit(cbs)
+	if err != nil || n != 8 {
+		t.Fatalf("Submit writes: %d, %v", n, err)
+	}
+	seen := map[uint64]bool{}
+	for _, ev := range waitEvents(t, c, 8) {
+		if ev.Res != bs {
+			t.Errorf("write event data %d: res %d", ev.Data, ev.Res)
+		}
+		if seen[ev.Data] {
+			t.Errorf("event %d twice", ev.Data)
+		}
+		seen[ev.Data] = true
+		if want := cbs[ev.Data-100].Key; ev.Obj != want {
+			t.Errorf("event %d: obj %#x, want key %#x", ev.Data, ev.Obj, want)
+		}
+	}
+	r := alignedBuf(t, 8*bs)
+	// Vectored read of the 8 blocks, in two iovecs.
+	cb := []Iocb{{Opcode: abi.OpPreadv, Fd: int32(f.Fd()), Iov: [][]byte{r[:3*bs], r[3*bs:]}, Data: 7}}
+	if n, err := c.Submit(cb); err != nil || n != 1 {
+		t.Fatalf("Submit readv: %d, %v", n, err)
+	}
+	ev := waitEvents(t, c, 1)[0]
+	if ev.Res != 8*bs || ev.Data != 7 {
+		t.Fatalf("readv event: %+v", ev)
+	}
+	if !bytes.Equal(r, w) {
+		t.Fatal("read back differs from what was written")
+	}
+	// Vectored write of two blocks, read back with one PREAD.
+	if n, err := c.Submit([]Iocb{{Opcode: abi.OpPwritev, Fd: int32(f.Fd()), Iov: [][]byte{w[5*bs : 6*bs], w[2*bs : 3*bs]}, Offset: 16 * bs}}); n != 1 || err != nil {
+		t.Fatalf("Submit writev: %d, %v", n, err)
+	}
+	if ev := waitEvents(t, c, 1)[0]; ev.Res != 2*bs {
+		t.Fatalf("writev res %d", ev.Res)
+	}
+	r2 := alignedBuf(t, 2*bs)
+	c.Submit([]Iocb{{Opcode: abi.OpPread, Fd: int32(f.Fd()), Buf: r2, Offset: 16 * bs}})
+	if ev := waitEvents(t, c, 1)[0]; ev.Res != 2*bs || !bytes.Equal(r2[:bs], w[5*bs:6*bs]) || !bytes.Equal(r2[bs:], w[2*bs:3*bs]) {
+		t.Fatalf("read back of the vectored write: res %d", ev.Res)
+	}
+	if got := c.Inflight(); got != 0 {
+		t.Errorf("Inflight after reaping everything: %d", got)
+	}
+}
+
+// One IO at a time, each waited for with GetEvents: the pattern in which
+// the caller owns the driver eventfd. A lost wakeup hangs here.
+func TestQD1NoLostWakeup(t *testing.T) {
+	c := newCtx(t, 1, 0, 0)
+	f, _ := directFile(t, 1<<24)
+	buf := alignedBuf(t, 4096)
+	ev := make([]byte, 4096)
+	errc := make(chan error, 1)
+	go func() {
+		o := offsets(1)
+		for i := 0; i < 3000; i++ {
+			if _, err := c.Submit([]Iocb{{Opcode: abi.OpPread, Fd: int32(f.Fd()), Buf: buf, Offset: o.next() % (1 << 24)}}); err != nil {
+				errc <- err
+				return
+			}
+			if _, err := c.GetEvents(1, ev, -1); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("stuck: kernel ring head %d tail %d, eventfd owner %d", c.nat.kr.head.Load(), c.nat.kr.tail.Load(), c.nat.owner)
+	}
+}
+
+// After GetEvents callers have owned the completions (lazy mode, iocbs
+// issued without the eventfd signal), a caller that switches to reaping
+// from the ring on the context's eventfd still gets every event: the
+// background goroutine takes over within a few lazyCheck periods.
+func TestLazyHandover(t *testing.T) {
+	c := newCtx(t, 16, 0, 0)
+	f, _ := directFile(t, 1<<20)
+	mem := alignedBuf(t, 8*4096)
+	one := []Iocb{{Opcode: abi.OpPread, Fd: int32(f.Fd()), Buf: mem[:4096]}}
+	out := make([]byte, 16*c.maxEv)
+	for i := 0; i < 20; i++ {
+		c.Submit(one)
+		if _, err := c.GetEvents(1, out, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.mu.Lock()
+	lazy := c.nat.lazy
+	c.mu.Unlock()
+	if !lazy {
+		t.Fatal("GetEvents callers did not put the context in lazy mode")
+	}
+	var cbs []Iocb
+	for i := 0; i < 8; i++ {
+		cbs = append(cbs, Iocb{Opcode: abi.OpPread, Fd: int32(f.Fd()), Buf: mem[i*4096 : (i+1)*4096], Offset: int64(i) * 4096})
+	}
+	start := time.Now()
+	c.Submit(cbs)
+	got := 0
+	for got < 8 {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("%d of 8 events after 5s without GetEvents", got)
+		}
+		// Wait on the context's eventfd, as an epoll loop would.
+		fds := []unix.PollFd{{Fd: int32(c.Eventfd()), Events: unix.POLLIN}}
+		unix.Poll(fds, 100)
+		var b [8]byte
+		unix.Read(c.Eventfd(), b[:])
+		n, err := c.Reap(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += len(events(t, out[:n]))
+	}
+	t.Logf("8 events in %v without GetEvents", time.Since(start))
+}

@@ -1,0 +1,5 @@
+//go:build race
+
+package kioctx
+
+const raceEnabled = true

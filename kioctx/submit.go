@@ -1,0 +1,273 @@
+package kioctx
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/aio2/aio2/abi"
+	"github.com/aio2/aio2/attrs"
+)
+
+// req is one iocb on its way in, typed or raw.
+type req struct {
+	cb   abi.Iocb
+	reqs []byte
+	// typed: the Go buffers to pin; otherwise cb.Addr is a raw address.
+	typed bool
+	buf   []byte
+	iov   [][]byte
+	args  [6]uint64
+}
+
+// errLegacyAttrs refuses attribute requests on a version 1 context, whose
+// events cannot carry them (never silently absent).
+var errLegacyAttrs error = &Error{Op: "submit", Msg: "a version 1 (legacy ring) context cannot return attributes: use version 2, or IssueSync", Errno: unix.EOPNOTSUPP}
+
+// errRequireAttrs is the pre-boxed refusal of IOCB_F_REQUIRE_ATTRS.
+var errRequireAttrs error = &Error{Op: "submit", Msg: "IOCB_F_REQUIRE_ATTRS: an attribute asked for cannot be served for this IO", Errno: unix.EOPNOTSUPP}
+
+// Submit submits cbs in order and returns how many it accepted, writing
+// each accepted one's Key. It stops at the first iocb it refuses; it
+// returns an error only if it accepted none. Refusals: ErrInflightFull
+// (EAGAIN) once max_inflight iocbs are submitted and not yet reaped;
+// EINVAL for a malformed iocb (unknown opcode or flags, bad attribute
+// requests, misaligned O_DIRECT IO, naming the alignment); EBADF for a bad
+// fd; EPERM for a SYSCALL outside the allowlist; EOPNOTSUPP for
+// IOCB_F_REQUIRE_ATTRS when an attribute cannot be served. Buffers (Buf,
+// Iov) are pinned until the iocb completes.
+func (c *Context) Submit(cbs []Iocb) (int, error) {
+	c.mu.Lock()
+	if c.destroyed {
+		c.mu.Unlock()
+		return 0, ErrDestroyed
+	}
+	c.fds.batchValid = false
+	n := 0
+	var err error
+	for i := range cbs {
+		u := &cbs[i]
+		r := req{
+			cb: abi.Iocb{
+				Opcode: u.Opcode, Flags: u.Flags, Data: u.Data, Fd: u.Fd,
+				RWFlags: u.RWFlags, Offset: u.Offset,
+			},
+			reqs:  u.Attrs,
+			typed: true,
+			buf:   u.Buf,
+			iov:   u.Iov,
+			args:  u.Args,
+		}
+		switch u.Opcode {
+		case abi.OpPoll:
+			r.cb.Arg = uint64(u.PollEvents)
+		case abi.OpSyscall:
+			r.cb.Arg = u.Sysno
+		}
+		if err = c.checkTyped(&r); err != nil {
+			break
+		}
+		var key uint64
+		if key, err = c.submitLocked(&r); err != nil {
+			break
+		}
+		u.Key = key
+		n++
+	}
+	c.nat.flushLocked()
+	c.commitLocked()
+	c.nat.armLocked()
+	c.mu.Unlock()
+	if n > 0 {
+		return n, nil
+	}
+	return 0, err
+}
+
+// checkTyped applies to a typed iocb the checks abi.DecodeIocb applies
+// to a raw one.
+func (c *Context) checkTyped(r *req) error {
+	if !abi.KnownOpcode(r.cb.Opcode) {
+		return errorf("submit", unix.EINVAL, "unknown opcode %d", r.cb.Opcode)
+	}
+	if r.cb.Flags&^abi.IocbFlagsKnown != 0 {
+		return errorf("submit", unix.EINVAL, "unknown iocb flags %#x", r.cb.Flags&^abi.IocbFlagsKnown)
+	}
+	if len(r.reqs) > 0 {
+		if err := abi.ValidateAttrReqs(r.reqs, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SubmitRaw submits the iocb2 records in buf (spec section 7), writing each
+// accepted record's key field, and returns the bytes accepted. It stops at
+// the first record it refuses and fails only if it accepted none. Addresses
+// in the records are used as they are: the caller keeps that memory valid
+// until the events are reaped (AlignedBuf memory is outside the Go heap;
+// Go memory must be pinned). A SYSCALL record's six arguments are read
+// from its addr at submission (an unmapped addr is EFAULT).
+func (c *Context) SubmitRaw(buf []byte) (int, error) {
+	c.mu.Lock()
+	if c.destroyed {
+		c.mu.Unlock()
+		return 0, ErrDestroyed
+	}
+	c.fds.batchValid = false
+	off := 0
+	var err error
+	for off < len(buf) {
+		var r req
+		var next int
+		r.reqs, next, err = abi.DecodeIocb(buf, off, &r.cb)
+		if err != nil {
+			break
+		}
+		if r.cb.Opcode == abi.OpSyscall {
+			var a [48]byte
+			if e := readUser(a[:], r.cb.Addr); e != 0 {
+				err = errorf("submit", e, "SYSCALL arguments at %#x: %v", r.cb.Addr, e)
+				break
+			}
+			for i := range r.args {
+				r.args[i] = binary.LittleEndian.Uint64(a[8*i:])
+			}
+		}
+		var key uint64
+		if key, err = c.submitLocked(&r); err != nil {
+			break
+		}
+		binary.LittleEndian.PutUint64(buf[off+abi.OffIocbKey:], key)
+		off = next
+	}
+	c.nat.flushLocked()
+	c.commitLocked()
+	c.nat.armLocked()
+	c.mu.Unlock()
+	if off > 0 {
+		return off, nil
+	}
+	return 0, err
+}
+
+// submitLocked admits one iocb: capacity, driver choice, slot, buffers,
+// stamps, dispatch. It returns the key.
+func (c *Context) submitLocked(r *req) (uint64, error) {
+	if c.destroyed {
+		return 0, ErrDestroyed
+	}
+	if c.outstandingLocked() >= len(c.slots) {
+		// Reapers (maybe in other processes) may have moved head since
+		// we last looked.
+		c.noteHeadLocked()
+		if c.outstandingLocked() >= len(c.slots) {
+			return 0, ErrInflightFull
+		}
+	}
+	op := r.cb.Opcode
+	if c.leg != nil && len(r.reqs) > 0 {
+		return 0, errLegacyAttrs
+	}
+	if op == abi.OpSyscall && !SyscallAllowed(r.cb.Arg) {
+		return 0, ErrNotPermitted
+	}
+	drv, kind, align, err := c.classifyLocked(r.cb.Fd, op)
+	if err != nil {
+		return 0, err
+	}
+	if r.cb.Offset < 0 && isRW(op) && drv != drvPoll {
+		return 0, errorf("submit", unix.EINVAL, "offset %d is negative", r.cb.Offset)
+	}
+
+	idx := c.free[len(c.free)-1]
+	c.free = c.free[:len(c.free)-1]
+	c.busy++
+	s := &c.slots[idx]
+	if s.gen++; s.gen == 0 {
+		s.gen = 1 // key 0 is never assigned
+	}
+	s.cb = r.cb
+	s.drv = drv
+	s.cancel = false
+	s.reqs = append(s.reqs[:0], r.reqs...)
+	s.t = attrs.Target{Kind: kind, Opcode: op, Fd: r.cb.Fd, Offset: r.cb.Offset, Want: attrs.Wanted(r.reqs)}
+	s.s = attrs.Stamp{}
+	s.args = r.args
+	s.rawIov, s.rwCnt = 0, 0
+	s.iov = s.iov[:0]
+	if err := c.setBuffers(s, r); err != nil {
+		c.rollbackLocked(idx)
+		return 0, err
+	}
+	s.t.Nbytes = ioBytes(s)
+	if drv == drvNative && align.Mem != 0 && isRW(op) {
+		if err := checkAlign(s, align); err != nil {
+			c.rollbackLocked(idx)
+			return 0, err
+		}
+	}
+	if r.cb.Flags&abi.IocbRequireAttrs != 0 && len(s.reqs) > 0 {
+		if err := c.eng.Check(s.reqs, &s.t); err != nil {
+			c.rollbackLocked(idx)
+			return 0, errRequireAttrs
+		}
+	}
+	if s.t.Want != 0 {
+		s.s.SubmitNs = attrs.Now()
+		if s.t.Want.Has(abi.AttrCPU) {
+			s.s.SubmitCPU = attrs.CPU()
+		}
+	}
+	key := s.key(idx)
+
+	switch drv {
+	case drvNoop:
+		s.state = stRunning
+		c.completeLocked(idx, 0, 0, false)
+	case drvPool:
+		s.state = stQueued
+		c.pool.enqueueLocked(idx)
+	case drvNative:
+		s.state = stNative
+		s.lcb = abi.LegacyIocb{
+			Data:    key,
+			RWFlags: s.cb.RWFlags,
+			Opcode:  op,
+			Fildes:  uint32(s.cb.Fd),
+			Buf:     s.cb.Addr,
+			Nbytes:  s.cb.Nbytes,
+			Offset:  s.cb.Offset,
+			Flags:   abi.IOCB_FLAG_RESFD,
+			Resfd:   uint32(c.nat.efdN),
+		}
+		c.nat.queueLocked(idx)
+	case drvPoll:
+		if op == abi.OpPoll {
+			c.armPollLocked(idx, uint32(s.cb.Arg))
+			break
+		}
+		// Try first: data may be there already.
+		if res := tryNowait(s); res != -int64(unix.EAGAIN) {
+			s.state = stRunning
+			c.completeLocked(idx, res, 0, false)
+			break
+		}
+		c.armPollLocked(idx, pollEvents(op))
+	}
+	return key, nil
+}
+
+// rollbackLocked frees a slot taken by an iocb that was then refused. Its
+// generation was used, so the key it would have had reads as done, never
+// as a live iocb.
+func (c *Context) rollbackLocked(idx int32) { c.releaseLocked(idx) }
+
+// isRW reports whether op is a read or a write.
+func isRW(op uint16) bool {
+	switch op {
+	case abi.OpPread, abi.OpPwrite, abi.OpPreadv, abi.OpPwritev:
+		return true
+	}
+	return false
+}

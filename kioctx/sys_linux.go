@@ -1,0 +1,204 @@
+package kioctx
+
+// The syscalls of Linux native AIO (fs/aio.c), which x/sys/unix does not
+// wrap, and the views of kernel memory they hand back. All of this
+// package's unsafe code that deals with the kernel's AIO context lives in
+// this file.
+
+import (
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/aio2/aio2/abi"
+)
+
+// aioCtx is a native AIO context: the address at which the kernel mapped
+// its struct aio_ring (fs/aio.c, mirrored by abi.AioRing), which is also
+// the context id the other io_* calls take. It is an unsafe.Pointer, not a
+// uintptr, so that views of the ring are plain pointer arithmetic.
+type aioCtx unsafe.Pointer
+
+// ioSetup wraps io_setup(2). The kernel sizes the ring itself (at least
+// nr events, rounded up to whole pages); read the header for its nr.
+func ioSetup(nr uint32) (aioCtx, unix.Errno) {
+	var p unsafe.Pointer
+	_, _, e := unix.Syscall(unix.SYS_IO_SETUP, uintptr(nr), uintptr(unsafe.Pointer(&p)), 0)
+	if e != 0 {
+		return nil, e
+	}
+	return aioCtx(p), 0
+}
+
+// ioDestroy wraps io_destroy(2): it cancels what it can, waits for all
+// in-flight iocbs of the context (their events are lost) and unmaps the
+// ring.
+func ioDestroy(ctx aioCtx) unix.Errno {
+	_, _, e := unix.Syscall(unix.SYS_IO_DESTROY, uintptr(ctx), 0, 0)
+	return e
+}
+
+// ioSubmit wraps io_submit(2) for the iocbs pointed to by cbs. It returns
+// how many the kernel accepted, which may be fewer than len(cbs); an error
+// only when it accepted none. The kernel copies each iocb during the
+// call; the iocbs need not outlive it, but the buffers they name must.
+// EINTR cannot happen before the first iocb is taken (io_submit checks no
+// signals), so there is no loop here.
+func ioSubmit(ctx aioCtx, cbs []*abi.LegacyIocb) (int, unix.Errno) {
+	if len(cbs) == 0 {
+		return 0, 0
+	}
+	n, _, e := unix.Syscall(unix.SYS_IO_SUBMIT, uintptr(ctx), uintptr(len(cbs)), uintptr(unsafe.Pointer(&cbs[0])))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), 0
+}
+
+// ioGeteventsNow wraps io_getevents(2) with min_nr 0 and a zero timeout:
+// it takes whatever completions are there without waiting. EINTR is
+// retried: with a zero timeout it can only come from a signal that arrived
+// while the kernel held the ring mutex, and nothing was taken then.
+func ioGeteventsNow(ctx aioCtx, evs []abi.IoEvent) (int, unix.Errno) {
+	var ts unix.Timespec
+	for {
+		n, e := ioGetevents(ctx, 0, evs, &ts)
+		if e != unix.EINTR {
+			return n, e
+		}
+	}
+}
+
+// ioGetevents wraps io_getevents(2): it waits until min completions are
+// there or ts (nil: forever) passes, and copies up to len(evs). It may
+// block, so it goes through the scheduler-aware Syscall6. EINTR is the
+// caller's to handle.
+func ioGetevents(ctx aioCtx, min int, evs []abi.IoEvent, ts *unix.Timespec) (int, unix.Errno) {
+	if len(evs) == 0 {
+		return 0, 0
+	}
+	n, _, e := unix.Syscall6(unix.SYS_IO_GETEVENTS, uintptr(ctx), uintptr(min), uintptr(len(evs)),
+		uintptr(unsafe.Pointer(&evs[0])), uintptr(unsafe.Pointer(ts)), 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), 0
+}
+
+// ioCancel wraps io_cancel(2). Since Linux 5.x a successful cancel returns
+// EINPROGRESS and the event comes through the ring as usual; only POLL has
+// a cancel method among the opcodes we issue, so file IO answers EINVAL.
+func ioCancel(ctx aioCtx, cb *abi.LegacyIocb) unix.Errno {
+	var ev abi.IoEvent
+	_, _, e := unix.Syscall(unix.SYS_IO_CANCEL, uintptr(ctx), uintptr(unsafe.Pointer(cb)), uintptr(unsafe.Pointer(&ev)))
+	return e
+}
+
+// kring is a user-space view of the kernel's struct aio_ring for one
+// context. Only one goroutine reaps it at a time (the native driver holds
+// its lock), and never while io_getevents runs on the same context: the
+// kernel's reader moves head under a mutex user space cannot take.
+type kring struct {
+	hdr  *abi.AioRing
+	evs  []abi.IoEvent // nr events right after the 32-byte header
+	head *atomic.Uint32
+	tail *atomic.Uint32
+	ok   bool // header checks passed: reap from user space
+}
+
+func newKring(ctx aioCtx) kring {
+	hdr := (*abi.AioRing)(unsafe.Pointer(ctx))
+	k := kring{
+		hdr:  hdr,
+		head: (*atomic.Uint32)(unsafe.Add(unsafe.Pointer(ctx), abi.OffAioRingHead)),
+		tail: (*atomic.Uint32)(unsafe.Add(unsafe.Pointer(ctx), abi.OffAioRingTail)),
+	}
+	// The header is written once by io_setup before it returns; these
+	// loads race with nothing.
+	snap := *hdr
+	if snap.Usable() {
+		k.evs = unsafe.Slice((*abi.IoEvent)(unsafe.Add(unsafe.Pointer(ctx), abi.AioRingHeaderBytes)), snap.Nr)
+		k.ok = true
+	}
+	return k
+}
+
+// reap copies up to len(dst) completions out of the kernel's ring and
+// gives their slots back. ok is false when the indices are out of range
+// (the ring is writable by anyone in this process): then the caller falls
+// back to io_getevents, which clamps them itself.
+func (k *kring) reap(dst []abi.IoEvent) (n int, ok bool) {
+	nr := uint32(len(k.evs))
+	h := k.head.Load()
+	t := k.tail.Load() // acquire: pairs with the kernel's smp_wmb before tail
+	if h >= nr || t >= nr {
+		return 0, false
+	}
+	for h != t && n < len(dst) {
+		dst[n] = k.evs[h]
+		n++
+		if h++; h == nr {
+			h = 0
+		}
+	}
+	if n > 0 {
+		k.head.Store(h) // release: the copies are done before the slots go back
+	}
+	return n, true
+}
+
+// pending reports whether the kernel ring holds completions.
+func (k *kring) pending() bool { return k.head.Load() != k.tail.Load() }
+
+// rwv is preadv2/pwritev2 for the pool: it may block, so it goes through
+// the scheduler-aware Syscall6. On 64-bit Linux the offset travels whole in
+// pos_l (pos_h is ignored).
+func rwv(nr uintptr, fd int32, iov uintptr, cnt int, off int64, flags uint32) int64 {
+	return result(unix.Syscall6(nr, uintptr(fd), iov, uintptr(cnt), uintptr(off), 0, uintptr(flags)))
+}
+
+// rwvRaw is rwv for RWF_NOWAIT IO, which does not block: RawSyscall6
+// skips the scheduler's bookkeeping.
+func rwvRaw(nr uintptr, fd int32, iov uintptr, cnt int, off int64, flags uint32) int64 {
+	return result(unix.RawSyscall6(nr, uintptr(fd), iov, uintptr(cnt), uintptr(off), 0, uintptr(flags)))
+}
+
+// readUser copies len(dst) bytes from address addr of this process, as the
+// kernel's copy_from_user would: an unmapped address is EFAULT, not a
+// crash. It is how a raw SYSCALL iocb's six arguments are read.
+func readUser(dst []byte, addr uint64) unix.Errno {
+	if len(dst) == 0 {
+		return 0
+	}
+	local := unix.Iovec{Base: &dst[0]}
+	local.SetLen(len(dst))
+	remote := unix.RemoteIovec{Base: uintptr(addr), Len: len(dst)}
+	n, err := unix.ProcessVMReadv(unix.Getpid(), []unix.Iovec{local}, []unix.RemoteIovec{remote}, 0)
+	if err != nil {
+		return errnoOf(err)
+	}
+	if n != len(dst) {
+		return unix.EFAULT
+	}
+	return 0
+}
+
+// fdFlags returns fcntl(fd, F_GETFL). It does not block, so it skips the
+// scheduler (RawSyscall).
+func fdFlags(fd int32) (int, unix.Errno) {
+	r, _, e := unix.RawSyscall(unix.SYS_FCNTL, uintptr(fd), unix.F_GETFL, 0)
+	return int(r), e
+}
+
+// fdMode returns the file type bits of fd (fstat st_mode & S_IFMT).
+func fdMode(fd int32) (uint32, unix.Errno) {
+	var st unix.Stat_t
+	_, _, e := unix.RawSyscall(unix.SYS_FSTAT, uintptr(fd), uintptr(unsafe.Pointer(&st)), 0)
+	return st.Mode & unix.S_IFMT, e
+}
+
+// legacyHead is an atomic view of the head field of the aio_ring in mem.
+func legacyHead(mem []byte) *atomic.Uint32 {
+	return (*atomic.Uint32)(unsafe.Pointer(&mem[abi.OffAioRingHead]))
+}

@@ -1,0 +1,292 @@
+package kioctx
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/aio2/aio2/abi"
+	"github.com/aio2/aio2/ring"
+)
+
+// timers reuses the timers of GetEvents with a timeout, so that waiting
+// allocates nothing in steady state. Since Go 1.23 a stopped or reset
+// timer never delivers a stale value, which makes reuse safe.
+var timers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
+// addWaiterLocked registers a waiter and returns its channel (capacity 1),
+// from the free list when possible.
+func (c *Context) addWaiterLocked() chan struct{} {
+	var ch chan struct{}
+	if n := len(c.chans); n > 0 {
+		ch = c.chans[n-1]
+		c.chans = c.chans[:n-1]
+	} else {
+		ch = make(chan struct{}, 1)
+	}
+	c.waitList = append(c.waitList, ch)
+	return ch
+}
+
+// dropWaiterLocked unregisters ch (if a wake has not already done so),
+// empties it and puts it back on the free list.
+func (c *Context) dropWaiterLocked(ch chan struct{}) {
+	for i, w := range c.waitList {
+		if w == ch {
+			last := len(c.waitList) - 1
+			c.waitList[i] = c.waitList[last]
+			c.waitList[last] = nil
+			c.waitList = c.waitList[:last]
+			break
+		}
+	}
+	select {
+	case <-ch:
+	default:
+	}
+	c.chans = append(c.chans, ch)
+}
+
+// wakeWaitersLocked wakes every registered waiter once.
+func (c *Context) wakeWaitersLocked() {
+	for i, ch := range c.waitList {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+		c.waitList[i] = nil
+	}
+	c.waitList = c.waitList[:0]
+}
+
+func (c *Context) getEvents(ctx context.Context, min int, buf []byte, timeout time.Duration) (int, error) {
+	if min < 0 {
+		return 0, errorf("getevents", unix.EINVAL, "min %d is negative", min)
+	}
+	if len(buf) < c.maxEv {
+		return 0, ErrBufTooSmall
+	}
+	var (
+		n, got   int
+		t        *time.Timer
+		tc       <-chan time.Time
+		done     <-chan struct{}
+		deadline time.Time
+	)
+	if ctx != nil {
+		done = ctx.Done()
+	}
+	defer func() {
+		if t != nil {
+			t.Stop()
+			timers.Put(t)
+		}
+	}()
+	for {
+		c.mu.Lock()
+		if c.destroyed {
+			c.mu.Unlock()
+			return n, ErrDestroyed
+		}
+		// Do the completion work inline: reap the kernel's ring here
+		// rather than wait for another goroutine to be scheduled.
+		c.nat.drainLocked()
+		c.commitLocked()
+		k, cnt, err := c.collectLocked(buf[n:])
+		n += k
+		got += cnt
+		if cnt > 0 {
+			c.nat.seq++
+		}
+		if err != nil || got >= min || len(buf)-n < c.maxEv {
+			c.nat.armLocked()
+			c.mu.Unlock()
+			return n, err
+		}
+		if timeout == 0 && ctx == nil {
+			c.nat.armLocked()
+			c.mu.Unlock()
+			return n, ErrTimeout
+		}
+		if timeout > 0 && deadline.IsZero() {
+			deadline = time.Now().Add(timeout)
+		}
+		if ctx == nil && c.nat.takeLocked() {
+			// Own the driver eventfd: the kernel's completion wakes this
+			// goroutine directly through the netpoller.
+			timedOut := c.nat.kwaitLocked(deadline)
+			c.nat.owner = ownNone
+			c.commitLocked()
+			if len(c.waitList) > 0 {
+				c.wakeWaitersLocked() // one of them may take over
+			}
+			c.mu.Unlock()
+			if timedOut {
+				return c.lastLook(n, got, min, buf, ErrTimeout)
+			}
+			continue
+		}
+		// Someone else owns the completions, or this caller waits on a
+		// context.Context (whose Done cannot interrupt io_getevents):
+		// wait to be told of events. With nobody owning them, the
+		// background goroutine must, now.
+		if c.nat.owner == ownNone && c.nat.busy > 0 {
+			c.nat.lazy = false
+			c.nat.armLocked()
+		}
+		// A caller that could take the completions over asks the
+		// background goroutine to let go (a context.Context waiter cannot).
+		wanted := ctx == nil && c.nat.owner == ownBackground
+		if wanted {
+			c.nat.wantOwner++
+		}
+		ch := c.addWaiterLocked()
+		c.mu.Unlock()
+		if timeout > 0 && t == nil {
+			t = timers.Get().(*time.Timer)
+			t.Reset(time.Until(deadline))
+			tc = t.C
+		}
+		var stop error
+		select {
+		case <-ch:
+		case <-tc:
+			stop = ErrTimeout
+		case <-done:
+			stop = ctx.Err()
+		}
+		c.mu.Lock()
+		if wanted {
+			c.nat.wantOwner--
+		}
+		c.dropWaiterLocked(ch)
+		c.mu.Unlock()
+		if stop != nil {
+			return c.lastLook(n, got, min, buf, stop)
+		}
+	}
+}
+
+// lastLook collects once more before GetEvents gives up with stop, so
+// that events that raced the timeout are not left behind.
+func (c *Context) lastLook(n, got, min int, buf []byte, stop error) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.destroyed {
+		return n, ErrDestroyed
+	}
+	c.nat.drainLocked()
+	c.commitLocked()
+	k, cnt, err := c.collectLocked(buf[n:])
+	c.nat.armLocked()
+	n += k
+	got += cnt
+	if err != nil {
+		return n, err
+	}
+	if got >= min {
+		return n, nil
+	}
+	return n, stop
+}
+
+// collectLocked copies whole EVENT records into dst: from the ring first
+// (older), then, as the ring empties, from the overflow list, which it
+// flushes into the ring (or, when the ring is dead, pops directly). It
+// takes no more records than surely fit: at most len/max_event_bytes per
+// reap, because a claimed record cannot be given back.
+func (c *Context) collectLocked(dst []byte) (n, cnt int, err error) {
+	if c.leg != nil {
+		n, cnt, err = c.leg.collect(dst)
+		c.noteHeadLocked()
+		return n, cnt, err
+	}
+	for {
+		max := (len(dst) - n) / c.maxEv
+		if max == 0 {
+			break
+		}
+		if dead, _ := c.prod.Dead(); dead {
+			out, ok := c.prod.PopOverflow(dst[n:n])
+			if !ok {
+				break
+			}
+			n += len(out)
+			cnt++
+			c.acct.notePopped()
+			continue
+		}
+		out, k, rerr := c.gevRp.Reap(dst[n:n], max)
+		n += len(out)
+		cnt += k
+		if rerr != nil {
+			err = rerr
+			break
+		}
+		if k == max {
+			continue
+		}
+		// The ring is empty: move overflowed records in, if any.
+		if c.prod.OverflowLen() == 0 {
+			break
+		}
+		before := c.prod.OverflowLen()
+		c.commitLocked()
+		if c.prod.OverflowLen() == before {
+			if dead, _ := c.prod.Dead(); !dead {
+				break
+			}
+		}
+	}
+	c.noteHeadLocked()
+	c.overflowHint.Store(c.prod.OverflowLen() > 0)
+	return n, cnt, err
+}
+
+// Reap copies whole EVENT records from the ring into dst without a
+// syscall, skipping PADs, and returns the bytes copied (0 if the ring is
+// empty). Any number of goroutines may reap at once, with one another and
+// with reapers in other processes (the CAS protocol of spec section 4). It
+// takes at most len(dst)/max_event_bytes records, since a claimed record
+// cannot be given back. When the ring is empty and the overflow list is
+// not, it flushes the list (taking the context's lock) and reaps again.
+func (c *Context) Reap(dst []byte) (int, error) {
+	if c.dead.Load() {
+		return 0, ErrDestroyed
+	}
+	if c.region == nil {
+		return 0, ErrNoRing
+	}
+	max := len(dst) / c.maxEv
+	if max == 0 {
+		return 0, ErrBufTooSmall
+	}
+	if c.leg != nil {
+		return c.leg.reap(dst)
+	}
+	rp, _ := c.reapers.Get().(*ring.Reaper)
+	if rp == nil {
+		r, err := ring.NewReaper(c.reg)
+		if err != nil {
+			return 0, err
+		}
+		rp = r
+	}
+	defer c.reapers.Put(rp)
+	out, k, err := rp.Reap(dst[:0], max)
+	if k == 0 && err == nil && c.overflowHint.Load() {
+		c.mu.Lock()
+		c.commitLocked()
+		c.mu.Unlock()
+		out, _, err = rp.Reap(dst[:0], max)
+	}
+	return len(out), err
+}
+
+var _ = abi.EventHeaderBytes
