@@ -265,7 +265,7 @@ func (lr *LegacyReaper) Reap(dst []abi.IoEvent) (n int, err error) {
 
 // Snapshot is the first half of Reap: it loads head, copies up to len(dst)
 // events from it, and returns that head. Claim is the second half. The two
-// are separate so that tests and the simulator can interleave reapers.
+// are separate so that tests can interleave reapers.
 func (lr *LegacyReaper) Snapshot(dst []abi.IoEvent) (head uint32, n int, err error) {
 	h := lr.head.Load()
 	t := lr.tail.Load()

@@ -17,9 +17,12 @@ import (
 // area may be written by anyone who maps the ring; no value found there
 // makes the Producer write outside the region or panic. A head that no
 // correct reaper could have written (before the head last seen, or past the
-// published tail) makes the ring dead: F_DEAD is set, every record not yet
-// reaped through the ring by then stays deliverable through the overflow
-// list (PopOverflow), and Append and Flush report a *CorruptError.
+// published tail) makes the ring dead: F_DEAD is set, records appended but
+// not yet published move to the overflow list (PopOverflow) with every later
+// one, and Append and Flush report a *CorruptError. Records already
+// published stay in the ring: the producer cannot tell which of them a
+// reaper took after it last looked at head, so copying them out could
+// deliver an event twice; a reaper may still take them if head allows.
 type Producer struct {
 	r    *Region
 	tail uint32 // next free byte; only this Producer writes it

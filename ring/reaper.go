@@ -75,8 +75,8 @@ func (rp *Reaper) Reap(dst []byte, max int) (out []byte, n int, err error) {
 	}
 }
 
-// Snapshot is the first half of Reap, separate so that tests and the
-// simulator can interleave reapers: it loads head and tail and copies up to
+// Snapshot is the first half of Reap, separate so that tests can
+// interleave reapers: it loads head and tail and copies up to
 // max records from head onto dst, without claiming them. consumed is the
 // number of bytes to claim (records and PADs); 0 with a nil error means the
 // ring is empty. Claim(head, consumed) is the second half; until it
