@@ -1,0 +1,375 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+
+	"github.com/aio2/aio2/abi"
+)
+
+// version is reported as "fio version" ("aio2-<version>") in JSON output.
+const version = "0.1"
+
+// ioOptions are the flags of "aio2 io". Names follow fio where the idea
+// is the same.
+type ioOptions struct {
+	name        string
+	filename    string
+	directory   string
+	size        int64
+	rw          string
+	rwmixread   int
+	bs          int64
+	iodepth     int
+	direct      bool
+	runtime     time.Duration
+	number      int64
+	numjobs     int
+	format      string
+	attrs       []uint16
+	reaper      string
+	reapers     int // goroutines=N
+	ringBytes   uint32
+	maxInflight uint32
+	timeout     time.Duration
+	plot        string
+	groupReport bool
+	seed        uint64
+	defaulted   bool // neither --runtime nor --number: one pass, at most 10 s
+	progress    string
+	cpuprofile  string
+
+	raw map[string]string // as given, for fio's "global options"
+}
+
+func (o *ioOptions) writes() bool {
+	return o.rw == "write" || o.rw == "randwrite" || o.rw == "randrw" || o.rw == "rw"
+}
+
+func (o *ioOptions) random() bool { return strings.HasPrefix(o.rw, "rand") }
+
+func (o *ioOptions) fioOptions() map[string]string {
+	m := map[string]string{}
+	for k, v := range o.raw {
+		m[k] = v
+	}
+	return m
+}
+
+const ioUsage = `io [--filename=FILE|DEVICE] [--size=1G] [--rw=randread] [--bs=4k] [--iodepth=32] [flags]`
+
+func parseIOFlags(args []string, stdout io.Writer) (*ioOptions, error) {
+	o := &ioOptions{}
+	fs := newFlagSet("io", ioUsage)
+	var size, bs, ringBytes, runtime, attrsS, timeout, direct string
+	fs.StringVar(&o.name, "name", "aio2", "job name (fio's jobname)")
+	fs.StringVar(&o.filename, "filename", "", "file or block device to run on; empty: make a file in --directory, fill it, remove it afterwards")
+	fs.StringVar(&o.directory, "directory", "", "where to make the file when --filename is empty (default: the temp dir); must support O_DIRECT")
+	fs.StringVar(&size, "size", "", "bytes of the target to use, from offset 0 (default: the whole file or device; 1G for a file aio2 makes)")
+	fs.StringVar(&o.rw, "rw", "randread", "read, write, randread, randwrite, randrw or rw (fio's default is read)")
+	fs.IntVar(&o.rwmixread, "rwmixread", 50, "percentage of reads in randrw and rw")
+	fs.StringVar(&bs, "bs", "4k", "block size: bytes per IO (a multiple of the O_DIRECT alignment with --direct=1)")
+	fs.IntVar(&o.iodepth, "iodepth", 32, "IOs kept in flight per job (fio's default is 1)")
+	fs.StringVar(&direct, "direct", "1", "1: O_DIRECT (native AIO); 0: buffered (the context's worker pool)")
+	fs.StringVar(&runtime, "runtime", "", "run for this long (seconds, or 1500ms, 2m), wrapping around the target as needed")
+	fs.Int64Var(&o.number, "number", 0, "stop after this many IOs per job")
+	fs.IntVar(&o.numjobs, "numjobs", 1, "jobs, each with its own context and goroutine")
+	fs.StringVar(&o.format, "output-format", "normal", "normal or json (fio's key names, plus an \"aio2\" object per job)")
+	fs.StringVar(&attrsS, "attrs", "", "attributes to ask on every IO, comma-separated: latency,timestamps,cpu,tag,cache,device (or all)")
+	fs.StringVar(&o.reaper, "reaper", "inline", "who reaps: inline, goroutines=N, or external (a shared ring another process reaps)")
+	fs.StringVar(&ringBytes, "ring-bytes", "", "ring data area to ask for (rounded up to a power of two; default: the context's)")
+	var maxInflight uint
+	fs.UintVar(&maxInflight, "max-inflight", 0, "submitted-but-unreaped IOs the context allows (default: the context's, at least --iodepth)")
+	fs.StringVar(&timeout, "timeout", "60", "external reaper: give up waiting for another process to reap after this long")
+	fs.StringVar(&o.plot, "plot", "", "write a latency plot to FILE (.svg or .png)")
+	fs.BoolVar(&o.groupReport, "group_reporting", false, "report all jobs as one")
+	fs.Uint64Var(&o.seed, "randseed", 0, "seed of the random offsets (0: a new seed per run)")
+	fs.StringVar(&o.progress, "progress", "auto", "progress line: auto (only when stdout is a terminal), on, off")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a Go CPU profile of the run (not the file lay-out) to FILE, for go tool pprof")
+	// Accepted for fio command lines; aio2 is always time based when
+	// --runtime is given, and has one engine.
+	var timeBased bool
+	var ioengine string
+	var norandommap, randrepeat string
+	fs.BoolVar(&timeBased, "time_based", false, "accepted for fio command lines: --runtime is always time based")
+	fs.StringVar(&ioengine, "ioengine", "aio2", "accepted for fio command lines: only aio2")
+	fs.StringVar(&norandommap, "norandommap", "", "accepted for fio command lines: offsets are always drawn without a map")
+	fs.StringVar(&randrepeat, "randrepeat", "", "accepted for fio command lines; use --randseed")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("io: unexpected argument %q (flags are --name=value)", fs.Arg(0))
+	}
+	o.raw = map[string]string{}
+	fs.Visit(func(f *flag.Flag) { o.raw[f.Name] = f.Value.String() })
+	if ioengine != "aio2" {
+		return nil, usagef("--ioengine=%s: aio2 has one engine, aio2; leave the flag out", ioengine)
+	}
+	var err error
+	switch o.rw {
+	case "read", "write", "randread", "randwrite", "randrw", "rw":
+	default:
+		return nil, usagef("--rw=%s: use read, write, randread, randwrite, randrw or rw", o.rw)
+	}
+	if o.rwmixread < 0 || o.rwmixread > 100 {
+		return nil, usagef("--rwmixread=%d: use a percentage from 0 to 100", o.rwmixread)
+	}
+	if size != "" {
+		if o.size, err = parseSize(size); err != nil || o.size == 0 {
+			return nil, usagef("--size=%s: %s", size, errText(err, "must be more than 0"))
+		}
+	}
+	if o.bs, err = parseSize(bs); err != nil || o.bs == 0 || o.bs > 64<<20 {
+		return nil, usagef("--bs=%s: %s", bs, errText(err, "use a block size from 1 byte to 64M"))
+	}
+	if o.iodepth < 1 || o.iodepth > 4096 {
+		return nil, usagef("--iodepth=%d: use 1 to 4096", o.iodepth)
+	}
+	switch direct {
+	case "1", "true":
+		o.direct = true
+	case "0", "false":
+	default:
+		return nil, usagef("--direct=%s: use 1 or 0", direct)
+	}
+	if runtime != "" {
+		if o.runtime, err = parseSeconds(runtime); err != nil || o.runtime == 0 {
+			return nil, usagef("--runtime=%s: %s", runtime, errText(err, "must be more than 0"))
+		}
+	}
+	if o.number < 0 {
+		return nil, usagef("--number=%d: must be positive", o.number)
+	}
+	if o.runtime == 0 && o.number == 0 {
+		o.defaulted = true
+	}
+	if o.numjobs < 1 || o.numjobs > 256 {
+		return nil, usagef("--numjobs=%d: use 1 to 256", o.numjobs)
+	}
+	if o.format != "normal" && o.format != "json" {
+		return nil, usagef("--output-format=%s: use normal or json", o.format)
+	}
+	if o.attrs, err = parseAttrs(attrsS); err != nil {
+		return nil, err
+	}
+	switch {
+	case o.reaper == "inline", o.reaper == "external":
+	case strings.HasPrefix(o.reaper, "goroutines="):
+		n, err := strconv.Atoi(strings.TrimPrefix(o.reaper, "goroutines="))
+		if err != nil || n < 1 || n > 64 {
+			return nil, usagef("--reaper=%s: use goroutines=N with N from 1 to 64", o.reaper)
+		}
+		o.reapers = n
+	default:
+		return nil, usagef("--reaper=%s: use inline, goroutines=N or external", o.reaper)
+	}
+	if ringBytes != "" {
+		v, err := parseSize(ringBytes)
+		if err != nil || v < abi.MinRingBytes || v > abi.MaxRingBytes {
+			return nil, usagef("--ring-bytes=%s: use a size from 4k to 1G", ringBytes)
+		}
+		o.ringBytes = uint32(v)
+	}
+	if maxInflight > 0 {
+		if maxInflight < uint(o.iodepth) {
+			return nil, usagef("--max-inflight=%d is below --iodepth=%d: raise it or lower --iodepth", maxInflight, o.iodepth)
+		}
+		if maxInflight > 1<<20 {
+			return nil, usagef("--max-inflight=%d: too large", maxInflight)
+		}
+	}
+	o.maxInflight = uint32(maxInflight)
+	if o.timeout, err = parseSeconds(timeout); err != nil {
+		return nil, usagef("--timeout=%s: %v", timeout, err)
+	}
+	if o.plot != "" && !strings.HasSuffix(o.plot, ".svg") && !strings.HasSuffix(o.plot, ".png") {
+		return nil, usagef("--plot=%s: the name must end in .svg or .png", o.plot)
+	}
+	switch o.progress {
+	case "auto", "on", "off":
+	default:
+		return nil, usagef("--progress=%s: use auto, on or off", o.progress)
+	}
+	if o.reaper == "external" && o.numjobs != 1 {
+		return nil, usagef("--reaper=external runs one job (one shared ring): leave out --numjobs")
+	}
+	return o, nil
+}
+
+func errText(err error, otherwise string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return otherwise
+}
+
+// parseAttrs reads --attrs: catalogue names, comma-separated, or "all".
+func parseAttrs(s string) ([]uint16, error) {
+	if s == "" || s == "none" {
+		return nil, nil
+	}
+	var ids []uint16
+	var seen uint64
+	for _, name := range strings.Split(s, ",") {
+		name = strings.ToLower(strings.TrimSpace(name))
+		if name == "all" {
+			for id := uint16(1); id <= abi.AttrMaxCatalogue; id++ {
+				if abi.KnownAttr(id) && seen&(1<<id) == 0 {
+					ids = append(ids, id)
+					seen |= 1 << id
+				}
+			}
+			continue
+		}
+		id, ok := abi.AttrByName(name)
+		if !ok {
+			return nil, usagef("--attrs: unknown attribute %q: use latency, timestamps, cpu, tag, cache, device or all", name)
+		}
+		if seen&(1<<id) == 0 {
+			ids = append(ids, id)
+			seen |= 1 << id
+		}
+	}
+	return ids, nil
+}
+
+func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
+	o, err := parseIOFlags(args, stdout)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	t, err := openTarget(ctx, o, stderr)
+	if err != nil {
+		return err
+	}
+	defer t.close()
+
+	jobs := make([]*job, o.numjobs)
+	for i := range jobs {
+		j, err := newJob(i, o, t)
+		if err != nil {
+			for _, p := range jobs[:i] {
+				p.close()
+			}
+			return err
+		}
+		jobs[i] = j
+	}
+	defer func() {
+		for _, j := range jobs {
+			j.close()
+		}
+	}()
+	if o.reaper == "external" {
+		// The first line of stdout, so that a script can start the reaper.
+		fmt.Fprintf(stdout, "ring: %s\n", jobs[0].sharedPath)
+		if f, ok := stdout.(*os.File); ok {
+			f.Sync()
+		}
+	}
+
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err != nil {
+			return usagef("--cpuprofile=%s: %v", o.cpuprofile, unwrapPath(err))
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	var ru0 unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &ru0)
+	start := time.Now()
+	prog := newProgress(o, jobs, stdout)
+	var wg sync.WaitGroup
+	errs := make([]error, len(jobs))
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = j.run(ctx)
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	prog.stop()
+	var ru1 unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &ru1)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+
+	ri := &runInfo{
+		opts: o, start: start, elapsed: elapsed,
+		usrCPU: tvDur(ru1.Utime) - tvDur(ru0.Utime),
+		sysCPU: tvDur(ru1.Stime) - tvDur(ru0.Stime),
+		ctx:    (ru1.Nvcsw + ru1.Nivcsw) - (ru0.Nvcsw + ru0.Nivcsw),
+		majf:   ru1.Majflt - ru0.Majflt,
+		minf:   ru1.Minflt - ru0.Minflt,
+	}
+	results := make([]*jobResult, len(jobs))
+	for i, j := range jobs {
+		results[i] = j.result(ctx.Err() != nil)
+	}
+	if o.groupReport && len(results) > 1 {
+		g := results[0]
+		g.name = o.name
+		for _, r := range results[1:] {
+			g.jobs += r.jobs
+			g.read.merge(&r.read)
+			g.write.merge(&r.write)
+			g.attrs.merge(r.attrs)
+			g.elapsed = max(g.elapsed, r.elapsed)
+			g.ring.Overflowed += r.ring.Overflowed
+		}
+		results = results[:1]
+	}
+	if o.format == "json" {
+		if err := writeJSON(stdout, ri, results); err != nil {
+			return err
+		}
+	} else {
+		writeNormal(stdout, ri, results)
+	}
+	if o.plot != "" {
+		if err := writePlot(o.plot, results); err != nil {
+			return fmt.Errorf("--plot=%s: %w", o.plot, err)
+		}
+	}
+	for _, r := range results {
+		if r.read.errs+r.write.errs > 0 {
+			return fmt.Errorf("%d IOs failed (see io_errors)", r.read.errs+r.write.errs)
+		}
+	}
+	return nil
+}
+
+func tvDur(tv unix.Timeval) time.Duration {
+	return time.Duration(tv.Sec)*time.Second + time.Duration(tv.Usec)*time.Microsecond
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

@@ -1,0 +1,432 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aio2/aio2/abi"
+)
+
+// fioDoc is the top level of fio's JSON output (stat.c: show_run_stats /
+// json output), with the keys existing fio tooling reads.
+type fioDoc struct {
+	FioVersion    string            `json:"fio version"`
+	Timestamp     int64             `json:"timestamp"`
+	TimestampMs   int64             `json:"timestamp_ms"`
+	Time          string            `json:"time"`
+	GlobalOptions map[string]string `json:"global options"`
+	Jobs          []fioJob          `json:"jobs"`
+}
+
+type fioJob struct {
+	Jobname    string            `json:"jobname"`
+	Groupid    int               `json:"groupid"`
+	Error      int               `json:"error"`
+	Eta        int               `json:"eta"`
+	Elapsed    int64             `json:"elapsed"`
+	JobOptions map[string]string `json:"job options"`
+	Read       fioSide           `json:"read"`
+	Write      fioSide           `json:"write"`
+	Trim       fioSide           `json:"trim"`
+	JobRuntime int64             `json:"job_runtime"`
+	UsrCPU     float64           `json:"usr_cpu"`
+	SysCPU     float64           `json:"sys_cpu"`
+	Ctx        int64             `json:"ctx"`
+	Majf       int64             `json:"majf"`
+	Minf       int64             `json:"minf"`
+	Aio2       *aio2Report       `json:"aio2,omitempty"`
+}
+
+// fioSide is fio's per-direction object (stat.c: add_ddir_status_json).
+type fioSide struct {
+	IoBytes    int64   `json:"io_bytes"`
+	IoKbytes   int64   `json:"io_kbytes"`
+	BwBytes    int64   `json:"bw_bytes"`
+	Bw         int64   `json:"bw"`
+	Iops       float64 `json:"iops"`
+	Runtime    int64   `json:"runtime"`
+	TotalIos   int64   `json:"total_ios"`
+	ShortIos   int64   `json:"short_ios"`
+	DropIos    int64   `json:"drop_ios"`
+	SlatNs     fioLat  `json:"slat_ns"`
+	ClatNs     fioLat  `json:"clat_ns"`
+	LatNs      fioLat  `json:"lat_ns"`
+	BwMin      int64   `json:"bw_min"`
+	BwMax      int64   `json:"bw_max"`
+	BwAgg      float64 `json:"bw_agg"`
+	BwMean     float64 `json:"bw_mean"`
+	BwDev      float64 `json:"bw_dev"`
+	BwSamples  int     `json:"bw_samples"`
+	IopsMin    int64   `json:"iops_min"`
+	IopsMax    int64   `json:"iops_max"`
+	IopsMean   float64 `json:"iops_mean"`
+	IopsStddev float64 `json:"iops_stddev"`
+	IopsSample int     `json:"iops_samples"`
+}
+
+// aio2Report is what fio has no key for: the context as granted and every
+// attribute asked, each with its status counts.
+type aio2Report struct {
+	Ring        ringInfo             `json:"ring"`
+	Interrupted bool                 `json:"interrupted"`
+	Errors      int64                `json:"io_errors"`
+	Truncated   int64                `json:"attrs_truncated_events"`
+	UnknownIDs  int64                `json:"unknown_attr_ids"`
+	Attrs       map[string]attrEntry `json:"attrs"`
+}
+
+// attrEntry is one asked attribute. Status always holds the four status
+// counts and "missing" (events that did not carry the id at all, which the
+// spec forbids); the other fields appear when the attribute had OK values.
+type attrEntry struct {
+	ID     uint16           `json:"id"`
+	Status map[string]int64 `json:"status"`
+
+	Ns *fioLat `json:"ns,omitempty"` // LATENCY, DEVICE
+
+	DeviceRequests   *int64   `json:"device_requests,omitempty"`
+	DeviceFraction   *float64 `json:"device_fraction,omitempty"`
+	SoftwareFraction *float64 `json:"software_fraction,omitempty"`
+
+	HitPages  *uint64  `json:"hit_pages,omitempty"`
+	MissPages *uint64  `json:"miss_pages,omitempty"`
+	HitRatio  *float64 `json:"hit_ratio,omitempty"`
+
+	CompletionsByCPU map[string]int64 `json:"completions_by_cpu,omitempty"`
+	SameCPU          *int64           `json:"same_cpu,omitempty"`
+
+	SubmitToIssueNs   *fioLat `json:"submit_to_issue_ns,omitempty"`
+	IssueToCompleteNs *fioLat `json:"issue_to_complete_ns,omitempty"`
+
+	Echoed     *int64 `json:"echoed,omitempty"`
+	Mismatched *int64 `json:"mismatched,omitempty"`
+}
+
+var statusKeys = [...]string{"ok", "unsupported", "unavailable", "error", "missing"}
+
+func ptr[T any](v T) *T { return &v }
+
+func (a *attrStats) report() map[string]attrEntry {
+	out := make(map[string]attrEntry, len(a.asked))
+	for _, id := range a.asked {
+		e := attrEntry{ID: id, Status: make(map[string]int64, 5)}
+		for i, k := range statusKeys {
+			e.Status[k] = a.status[id][i]
+		}
+		ok := a.status[id][abi.AttrOK] > 0
+		switch id {
+		case abi.AttrLatency:
+			if ok {
+				e.Ns = ptr(a.latency.fio(true))
+			}
+		case abi.AttrDevice:
+			if ok {
+				e.Ns = ptr(a.device.fio(true))
+				e.DeviceRequests = ptr(a.deviceReqs)
+				if a.deviceTotalNs > 0 {
+					f := a.deviceNs / a.deviceTotalNs
+					e.DeviceFraction = ptr(f)
+					e.SoftwareFraction = ptr(1 - f)
+				}
+			}
+		case abi.AttrCache:
+			if ok {
+				e.HitPages, e.MissPages = ptr(a.cacheHit), ptr(a.cacheMiss)
+				if t := a.cacheHit + a.cacheMiss; t > 0 {
+					e.HitRatio = ptr(float64(a.cacheHit) / float64(t))
+				}
+			}
+		case abi.AttrCPU:
+			if ok {
+				e.CompletionsByCPU = map[string]int64{}
+				for c, n := range a.cpuCompl {
+					if n > 0 {
+						e.CompletionsByCPU[strconv.Itoa(c)] = n
+					}
+				}
+				if a.cpuBeyond > 0 {
+					e.CompletionsByCPU["beyond"] = a.cpuBeyond
+				}
+				e.SameCPU = ptr(a.sameCPU)
+			}
+		case abi.AttrTimestamps:
+			if ok {
+				e.SubmitToIssueNs = ptr(a.queue.fio(true))
+				e.IssueToCompleteNs = ptr(a.service.fio(true))
+			}
+		case abi.AttrTag:
+			e.Echoed, e.Mismatched = ptr(a.tagOK), ptr(a.tagBad)
+		}
+		out[abi.AttrName(id)] = e
+	}
+	return out
+}
+
+// runInfo is what the whole run shares: options and process CPU.
+type runInfo struct {
+	opts    *ioOptions
+	start   time.Time
+	elapsed time.Duration
+	usrCPU  time.Duration
+	sysCPU  time.Duration
+	ctx     int64
+	majf    int64
+	minf    int64
+}
+
+func (s *sideStats) fio(elapsed time.Duration) fioSide {
+	ms := elapsed.Milliseconds()
+	sec := elapsed.Seconds()
+	f := fioSide{IoBytes: s.bytes, IoKbytes: s.bytes >> 10, TotalIos: s.ios, ShortIos: s.short, Runtime: ms}
+	if s.ios == 0 {
+		f.Runtime = 0
+	}
+	if sec > 0 {
+		f.Iops = float64(s.ios) / sec
+		f.BwBytes = int64(float64(s.bytes) / sec)
+		f.Bw = f.BwBytes >> 10
+	}
+	f.SlatNs = s.slat.fio(false)
+	f.ClatNs = s.clat.fio(true)
+	f.LatNs = s.lat.fio(false)
+	var mean float64
+	f.IopsMin, f.IopsMax, f.IopsMean, f.IopsStddev = sampleStats(s.samples)
+	f.IopsSample = len(s.samples)
+	var bmin, bmax int64
+	bmin, bmax, mean, f.BwDev = sampleStats(s.bsamp)
+	f.BwMin, f.BwMax, f.BwMean = bmin>>10, bmax>>10, mean/1024
+	f.BwDev /= 1024
+	f.BwSamples = len(s.bsamp)
+	if f.BwSamples > 0 {
+		f.BwAgg = 100
+	}
+	return f
+}
+
+func writeJSON(w io.Writer, ri *runInfo, jobs []*jobResult) error {
+	doc := fioDoc{
+		FioVersion:    "aio2-" + version,
+		Timestamp:     ri.start.Unix(),
+		TimestampMs:   ri.start.UnixMilli(),
+		Time:          ri.start.Format(time.ANSIC),
+		GlobalOptions: ri.opts.fioOptions(),
+	}
+	for _, j := range jobs {
+		fj := fioJob{
+			Jobname:    j.name,
+			Groupid:    0,
+			Elapsed:    int64(math.Round(j.elapsed.Seconds())),
+			JobOptions: map[string]string{"name": j.name},
+			Read:       j.read.fio(j.elapsed),
+			Write:      j.write.fio(j.elapsed),
+			Trim:       (&sideStats{slat: newLatHist(), clat: newLatHist(), lat: newLatHist()}).fio(0),
+			JobRuntime: j.elapsed.Milliseconds(),
+			Ctx:        ri.ctx,
+			Majf:       ri.majf,
+			Minf:       ri.minf,
+		}
+		if s := ri.elapsed.Seconds(); s > 0 {
+			fj.UsrCPU = 100 * ri.usrCPU.Seconds() / s
+			fj.SysCPU = 100 * ri.sysCPU.Seconds() / s
+		}
+		if j.read.errs+j.write.errs > 0 {
+			fj.Error = 5 // EIO, as fio reports the first error's errno
+		}
+		fj.Aio2 = &aio2Report{
+			Ring:        j.ring,
+			Interrupted: j.interrupted,
+			Errors:      j.read.errs + j.write.errs,
+			Truncated:   j.attrs.truncated,
+			UnknownIDs:  j.attrs.unknownIDs,
+			Attrs:       j.attrs.report(),
+		}
+		doc.Jobs = append(doc.Jobs, fj)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(&doc)
+}
+
+// unitFor picks fio's display unit for a latency: nsec, usec or msec.
+func unitFor(maxNs float64) (string, float64) {
+	switch {
+	case maxNs >= 10e6:
+		return "msec", 1e6
+	case maxNs >= 10e3:
+		return "usec", 1e3
+	}
+	return "nsec", 1
+}
+
+func writeNormal(w io.Writer, ri *runInfo, jobs []*jobResult) {
+	o := ri.opts
+	fmt.Fprintf(w, "%s: (g=0): rw=%s, bs=%s, iodepth=%d, direct=%d, reaper=%s, attrs=%s\n",
+		o.name, o.rw, humanBytes(float64(o.bs)), o.iodepth, b2i(o.direct), o.reaper, strings.Join(attrNames(o.attrs), ","))
+	for _, j := range jobs {
+		fmt.Fprintf(w, "%s: (groupid=0, jobs=%d): err=%2d: pid=%d%s\n", j.name, j.jobs, b2i(j.read.errs+j.write.errs > 0)*5,
+			os.Getpid(), map[bool]string{true: " (interrupted)", false: ""}[j.interrupted])
+		for _, d := range []struct {
+			name string
+			s    *sideStats
+		}{{"read", &j.read}, {"write", &j.write}} {
+			if d.s.ios == 0 {
+				continue
+			}
+			f := d.s.fio(j.elapsed)
+			fmt.Fprintf(w, "  %s: IOPS=%s, BW=%s/s (%s/%dmsec)\n", d.name, humanCount(f.Iops),
+				humanBytes(float64(f.BwBytes)), humanBytes(float64(f.IoBytes)), j.elapsed.Milliseconds())
+			if f.LatNs.N == 0 {
+				fmt.Fprintf(w, "    latency: not measured here (another process reaped the events)\n")
+				continue
+			}
+			for _, l := range []struct {
+				name string
+				v    fioLat
+			}{{"slat", f.SlatNs}, {"clat", f.ClatNs}, {" lat", f.LatNs}} {
+				u, div := unitFor(l.v.Mean)
+				fmt.Fprintf(w, "    %s (%s): min=%s, max=%s, avg=%s, stdev=%s\n", l.name, u,
+					fnum(float64(l.v.Min)/div), fnum(float64(l.v.Max)/div), fnum(l.v.Mean/div), fnum(l.v.Stddev/div))
+			}
+			writePercentiles(w, "clat", f.ClatNs)
+		}
+		if s := ri.elapsed.Seconds(); s > 0 {
+			fmt.Fprintf(w, "  cpu          : usr=%.2f%%, sys=%.2f%%, ctx=%d, majf=%d, minf=%d (whole process)\n",
+				100*ri.usrCPU.Seconds()/s, 100*ri.sysCPU.Seconds()/s, ri.ctx, ri.majf, ri.minf)
+		}
+		r := j.ring
+		fmt.Fprintf(w, "  context      : version=%d, ring_bytes=%d, max_event_bytes=%d, max_inflight=%d, overflowed=%d\n",
+			r.Version, r.RingBytes, r.MaxEventBytes, r.MaxInflight, r.Overflowed)
+		writeAttrsNormal(w, j.attrs)
+	}
+}
+
+func writePercentiles(w io.Writer, what string, l fioLat) {
+	if l.N == 0 {
+		return
+	}
+	// Like fio, pick the unit so that the median has at least two
+	// digits before the point: brackets hold whole numbers.
+	u, div := unitFor(float64(l.Percentile[pctKey(50)]))
+	fmt.Fprintf(w, "    %s percentiles (%s):\n", what, u)
+	for i, p := range fioPercentiles {
+		if i%4 == 0 {
+			fmt.Fprint(w, "     |")
+		}
+		fmt.Fprintf(w, " %5.2fth=[%6.0f]", p, float64(l.Percentile[pctKey(p)])/div)
+		if i%4 == 3 || i == len(fioPercentiles)-1 {
+			fmt.Fprintln(w)
+		} else {
+			fmt.Fprint(w, ",")
+		}
+	}
+}
+
+func writeAttrsNormal(w io.Writer, a *attrStats) {
+	if len(a.asked) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "  attributes   :")
+	for _, id := range a.asked {
+		st := a.status[id]
+		fmt.Fprintf(w, "    %-10s ok=%d unsupported=%d unavailable=%d error=%d", abi.AttrName(id), st[0], st[1], st[2], st[3])
+		if st[4] > 0 {
+			fmt.Fprintf(w, " MISSING=%d", st[4])
+		}
+		fmt.Fprintln(w)
+		if st[0] == 0 {
+			continue
+		}
+		switch id {
+		case abi.AttrLatency:
+			writeQuick(w, "submit to completion", a.latency)
+		case abi.AttrTimestamps:
+			writeQuick(w, "submit to issue", a.queue)
+			writeQuick(w, "issue to completion", a.service)
+		case abi.AttrDevice:
+			writeQuick(w, "in the device", a.device)
+			if a.deviceTotalNs > 0 {
+				f := a.deviceNs / a.deviceTotalNs
+				fmt.Fprintf(w, "      device time is %.1f%% of total time; software overhead %.1f%% (%d block requests)\n",
+					100*f, 100*(1-f), a.deviceReqs)
+			}
+		case abi.AttrCache:
+			t := a.cacheHit + a.cacheMiss
+			r := 0.0
+			if t > 0 {
+				r = 100 * float64(a.cacheHit) / float64(t)
+			}
+			fmt.Fprintf(w, "      page cache hit ratio %.1f%% (%d pages hit, %d missed)\n", r, a.cacheHit, a.cacheMiss)
+		case abi.AttrCPU:
+			var parts []string
+			for c, n := range a.cpuCompl {
+				if n > 0 {
+					parts = append(parts, fmt.Sprintf("cpu%d=%d", c, n))
+				}
+			}
+			if a.cpuBeyond > 0 {
+				parts = append(parts, fmt.Sprintf("cpu>=%d: %d", maxCPUs, a.cpuBeyond))
+			}
+			same := 0.0
+			if a.cpuOK > 0 {
+				same = 100 * float64(a.sameCPU) / float64(a.cpuOK)
+			}
+			fmt.Fprintf(w, "      completions by cpu: %s; completed on the submitting cpu: %.1f%%\n", strings.Join(parts, " "), same)
+		case abi.AttrTag:
+			fmt.Fprintf(w, "      echoed intact %d, mismatched %d\n", a.tagOK, a.tagBad)
+		}
+	}
+	if a.truncated > 0 {
+		fmt.Fprintf(w, "    %d events had attributes truncated to fit max_event_bytes\n", a.truncated)
+	}
+}
+
+func writeQuick(w io.Writer, what string, h *latHist) {
+	l := h.fio(true)
+	u, div := unitFor(float64(l.Percentile[pctKey(50)]))
+	fmt.Fprintf(w, "      %s (%s): avg=%s p50=%s p99=%s p99.9=%s max=%s\n", what, u, fnum(l.Mean/div),
+		fnum(float64(l.Percentile[pctKey(50)])/div), fnum(float64(l.Percentile[pctKey(99)])/div),
+		fnum(float64(l.Percentile[pctKey(99.9)])/div), fnum(float64(l.Max)/div))
+}
+
+// fnum prints a number the way fio does: integers as integers, others
+// with two decimals.
+func fnum(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return strconv.FormatInt(int64(v), 10)
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func attrNames(ids []uint16) []string {
+	if len(ids) == 0 {
+		return []string{"none"}
+	}
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = abi.AttrName(id)
+	}
+	return out
+}
+
+func sortedKeys[M ~map[string]V, V any](m M) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

@@ -1,0 +1,322 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aio2/aio2/abi"
+	"github.com/aio2/aio2/ring"
+)
+
+// reapTotals is what one reaper thread saw; merged at the end.
+type reapTotals struct {
+	events, pads, padBytes, resErrors int64
+	truncated, unknownIDs             int64
+	status                            [abi.AttrMaxCatalogue + 1][4]int64
+	experimental                      int64
+}
+
+func (t *reapTotals) merge(o *reapTotals) {
+	t.events += o.events
+	t.pads += o.pads
+	t.padBytes += o.padBytes
+	t.resErrors += o.resErrors
+	t.truncated += o.truncated
+	t.unknownIDs += o.unknownIDs
+	t.experimental += o.experimental
+	for i := range t.status {
+		for k := range t.status[i] {
+			t.status[i][k] += o.status[i][k]
+		}
+	}
+}
+
+type reapSummary struct {
+	Path      string                      `json:"path"`
+	Threads   int                         `json:"threads"`
+	Events    int64                       `json:"events"`
+	Pads      int64                       `json:"pads"`
+	PadBytes  int64                       `json:"pad_bytes"`
+	ResErrors int64                       `json:"res_errors"`
+	Truncated int64                       `json:"attrs_truncated_events"`
+	Attrs     map[string]map[string]int64 `json:"attrs"`
+	Unknown   int64                       `json:"unknown_attr_ids"`
+	StoppedBy string                      `json:"stopped_by"`
+	Malformed string                      `json:"malformed,omitempty"`
+	Overflow  uint64                      `json:"overflowed"`
+	Seconds   float64                     `json:"seconds"`
+}
+
+func cmdReap(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("reap", "reap [--threads=N] [--events] [--count=N] [--timeout=D] PATH")
+	threads := fs.Int("threads", 1, "reapers, each a goroutine claiming records with a compare-and-swap on head")
+	events := fs.Bool("events", false, "print every event, one line each")
+	count := fs.Int64("count", 0, "stop after this many events (0: until the producer sets F_DEAD and the ring is empty)")
+	timeoutS := fs.String("timeout", "0", "stop after this long (seconds, or 1500ms, 2m; 0: no limit)")
+	format := fs.String("output-format", "normal", "normal or json (the summary)")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("reap: give one PATH (a file or /proc/PID/fd/N holding a ring region)")
+	}
+	if *threads < 1 || *threads > 256 {
+		return usagef("--threads=%d: use 1 to 256", *threads)
+	}
+	if *count < 0 {
+		return usagef("--count=%d: must be positive", *count)
+	}
+	if *format != "normal" && *format != "json" {
+		return usagef("--output-format=%s: use normal or json", *format)
+	}
+	timeout, err := parseSeconds(*timeoutS)
+	if err != nil {
+		return usagef("--timeout=%s: %v", *timeoutS, err)
+	}
+	path := fs.Arg(0)
+	reg, err := ring.Open(path)
+	if err != nil {
+		return openRingError(path, err)
+	}
+	defer reg.Close()
+
+	out := bufio.NewWriter(stdout)
+	var outMu sync.Mutex
+	var (
+		stop      atomic.Bool
+		remaining atomic.Int64
+		stoppedBy atomic.Value
+	)
+	remaining.Store(*count)
+	start := time.Now()
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = start.Add(timeout)
+	}
+	totals := make([]reapTotals, *threads)
+	errs := make([]error, *threads)
+	var wg sync.WaitGroup
+	for i := range *threads {
+		rp, err := ring.NewReaper(reg)
+		if err != nil {
+			return notRing(path, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = reapLoop(rp, reg, &totals[i], reapCtl{
+				stop: &stop, remaining: &remaining, counted: *count > 0, deadline: deadline,
+				stoppedBy: &stoppedBy, events: *events, out: out, outMu: &outMu,
+			})
+			if errs[i] != nil {
+				stop.Store(true)
+			}
+		}()
+	}
+	wg.Wait()
+	out.Flush()
+	var t reapTotals
+	for i := range totals {
+		t.merge(&totals[i])
+	}
+	sum := reapSummary{Path: path, Threads: *threads, Events: t.events, Pads: t.pads, PadBytes: t.padBytes,
+		ResErrors: t.resErrors, Truncated: t.truncated, Unknown: t.unknownIDs + t.experimental,
+		Attrs: map[string]map[string]int64{}, Overflow: reg.Overflowed(), Seconds: time.Since(start).Seconds()}
+	if v, ok := stoppedBy.Load().(string); ok {
+		sum.StoppedBy = v
+	}
+	for id := range t.status {
+		st := t.status[id]
+		if st[0]+st[1]+st[2]+st[3] == 0 {
+			continue
+		}
+		name := abi.AttrName(uint16(id))
+		if name == "" {
+			name = fmt.Sprintf("id%d", id)
+		}
+		sum.Attrs[name] = map[string]int64{"ok": st[0], "unsupported": st[1], "unavailable": st[2], "error": st[3]}
+	}
+	runErr := errors.Join(errs...)
+	if runErr != nil {
+		sum.Malformed = runErr.Error()
+		sum.StoppedBy = "malformed"
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(&sum); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(stdout, "reaped %d events from %s with %d thread(s) in %.3fs; stopped by %s\n", sum.Events, path, sum.Threads, sum.Seconds, sum.StoppedBy)
+		fmt.Fprintf(stdout, "  PADs skipped %d (%d bytes); events with res < 0: %d; attributes truncated: %d; overflowed (producer's count): %d\n",
+			sum.Pads, sum.PadBytes, sum.ResErrors, sum.Truncated, sum.Overflow)
+		for _, name := range sortedKeys(sum.Attrs) {
+			st := sum.Attrs[name]
+			fmt.Fprintf(stdout, "  %-10s ok=%d unsupported=%d unavailable=%d error=%d\n", name, st["ok"], st["unsupported"], st["unavailable"], st["error"])
+		}
+		if sum.Unknown > 0 {
+			fmt.Fprintf(stdout, "  attributes with ids this reaper does not know (skipped by len): %d\n", sum.Unknown)
+		}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	return nil
+}
+
+// openRingError turns ring.Open's errors into what the user should do.
+func openRingError(path string, err error) error {
+	var ae *abi.Error
+	var pe *os.PathError
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return usagef("%s: no such file (give the ring's path, such as the /proc/PID/fd/N that \"aio2 io --reaper=external\" prints)", path)
+	case errors.As(err, &ae):
+		return notRing(path, err)
+	case errors.As(err, &pe):
+		return usagef("%s: %s: %v", path, pe.Op, pe.Err)
+	}
+	return err
+}
+
+type reapCtl struct {
+	stop      *atomic.Bool
+	remaining *atomic.Int64
+	counted   bool
+	deadline  time.Time
+	stoppedBy *atomic.Value
+	events    bool
+	out       *bufio.Writer
+	outMu     *sync.Mutex
+}
+
+// take reserves up to want events of --count for this thread.
+func (c *reapCtl) take(want int) int {
+	if !c.counted {
+		return want
+	}
+	for {
+		r := c.remaining.Load()
+		if r <= 0 {
+			return 0
+		}
+		k := min(int64(want), r)
+		if c.remaining.CompareAndSwap(r, r-k) {
+			return int(k)
+		}
+	}
+}
+
+// reapLoop reaps with the CAS protocol of spec section 4 until the ring is
+// dead and empty, --count is reached, --timeout passes, or a record is
+// malformed. The producer is in another process, so there is no eventfd
+// to wait on here: an empty ring is polled, spinning briefly, then every
+// few tens of microseconds, and after about 10 ms idle every millisecond.
+func reapLoop(rp *ring.Reaper, reg *ring.Region, t *reapTotals, c reapCtl) error {
+	buf := make([]byte, 0, 64*int(reg.MaxEventBytes()))
+	var ev abi.Event
+	idle := 0
+	for !c.stop.Load() {
+		if !c.deadline.IsZero() && time.Now().After(c.deadline) {
+			c.stoppedBy.CompareAndSwap(nil, "timeout")
+			c.stop.Store(true)
+			break
+		}
+		want := c.take(64)
+		if want == 0 {
+			c.stoppedBy.CompareAndSwap(nil, "count")
+			c.stop.Store(true)
+			break
+		}
+		h, consumed, recs, n, err := rp.Snapshot(buf[:0], want)
+		if err != nil {
+			c.remaining.Add(int64(want))
+			return fmt.Errorf("malformed ring at head %#x: %w", h, err)
+		}
+		if consumed == 0 {
+			c.remaining.Add(int64(want))
+			// Dead and empty: the producer is gone and nothing is left.
+			// Check head == tail after seeing F_DEAD, since the producer
+			// may publish its last records and then set the flag.
+			if reg.Flags()&abi.FDead != 0 && reg.Head() == reg.Tail() {
+				c.stoppedBy.CompareAndSwap(nil, "dead")
+				c.stop.Store(true)
+				break
+			}
+			// Spin briefly, then poll every few tens of µs for about
+			// 10 ms (a disk IO's completion comes within that), and
+			// only then fall back to 1 ms naps.
+			idle++
+			switch {
+			case idle < 64:
+				runtime.Gosched()
+			case idle < 64+256:
+				time.Sleep(20 * time.Microsecond)
+			default:
+				time.Sleep(time.Millisecond)
+			}
+			continue
+		}
+		if !rp.Claim(h, consumed) {
+			c.remaining.Add(int64(want))
+			continue // another reaper took them: the copy does not count
+		}
+		idle = 0
+		c.remaining.Add(int64(want - n))
+		var got uint32
+		for off := 0; off < len(recs); {
+			next, err := abi.NextEvent(recs, off, &ev)
+			if err == nil {
+				err = abi.ValidateEvent(&ev, off)
+			}
+			if err != nil {
+				return fmt.Errorf("malformed event in the batch claimed at head %#x: %w", h, err)
+			}
+			got += uint32(next - off)
+			t.events++
+			if ev.Res < 0 {
+				t.resErrors++
+			}
+			if ev.Flags&abi.EventAttrsTruncated != 0 {
+				t.truncated++
+			}
+			it := abi.NewAttrIter(ev.Attrs)
+			for {
+				a, ok := it.Next()
+				if !ok {
+					break
+				}
+				switch {
+				case a.ID >= abi.AttrFirstExperimental:
+					t.experimental++
+				case !abi.KnownAttr(a.ID):
+					t.unknownIDs++
+				default:
+					t.status[a.ID][min(a.Status, abi.AttrError)]++
+				}
+			}
+			if c.events {
+				c.outMu.Lock()
+				fmt.Fprintln(c.out, eventLine(&ev, uint32(next-off)))
+				c.outMu.Unlock()
+			}
+			off = next
+		}
+		if got < consumed {
+			// The batch held a PAD: at most one, since a batch spans
+			// less than the data area and so wraps at most once.
+			t.pads++
+			t.padBytes += int64(consumed - got)
+		}
+	}
+	return nil
+}

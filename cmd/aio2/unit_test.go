@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/aio2/aio2/abi"
+)
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"4k": 4096, "4K": 4096, "4KiB": 4096, "16M": 16 << 20, "1g": 1 << 30, "512": 512, "2t": 2 << 40, "8kb": 8192} {
+		got, err := parseSize(in)
+		if err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "k", "-1", "4x", "1.5k", "99999999999999t"} {
+		if _, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) succeeded", in)
+		}
+	}
+}
+
+func TestParseAttrs(t *testing.T) {
+	ids, err := parseAttrs("latency, DEVICE,latency,tag")
+	if err != nil || len(ids) != 3 || ids[0] != abi.AttrLatency || ids[1] != abi.AttrDevice || ids[2] != abi.AttrTag {
+		t.Fatalf("got %v, %v", ids, err)
+	}
+	all, err := parseAttrs("all")
+	if err != nil || len(all) != 6 {
+		t.Fatalf("all: %v, %v", all, err)
+	}
+	if _, err := parseAttrs("latency,speed"); err == nil {
+		t.Fatal("unknown name accepted")
+	}
+}
+
+// TestPercentileKeys: fio prints percentile keys with %f.
+func TestPercentileKeys(t *testing.T) {
+	if pctKey(99) != "99.000000" || pctKey(99.99) != "99.990000" || pctKey(1) != "1.000000" {
+		t.Fatal(pctKey(99), pctKey(99.99))
+	}
+	h := newLatHist()
+	for i := int64(1); i <= 100000; i++ {
+		h.record(i * 100)
+	}
+	l := h.fio(true)
+	if l.N != 100000 || l.Min != 100 {
+		t.Fatalf("%+v", l)
+	}
+	// 3 significant digits: within 0.1% of the exact value.
+	for p, exact := range map[float64]float64{50: 5e6, 99: 9.9e6, 99.99: 9.999e6} {
+		got := float64(l.Percentile[pctKey(p)])
+		if got < exact*0.999 || got > exact*1.001 {
+			t.Errorf("p%v = %v, want %v within 0.1%%", p, got, exact)
+		}
+	}
+}
+
+// eventWithAll builds an EVENT record carrying every attribute, as a
+// context returns it.
+func eventWithAll(buf []byte, data uint64, tag uint64) []byte {
+	start := len(buf)
+	buf = abi.BeginEvent(buf, data, data, 4096, 0)
+	buf = abi.AppendAttrU64(buf, abi.AttrLatency, 40000)
+	buf = abi.AppendAttrTimestamps(buf, 1000, 2000, 41000)
+	buf = abi.AppendAttrStatus(buf, abi.AttrCache, abi.AttrUnavailable)
+	buf = abi.AppendAttrDevice(buf, 30000, 1)
+	buf = abi.AppendAttrU32Pair(buf, abi.AttrCPU, 0, 1)
+	var tb [8]byte
+	for k := range tb {
+		tb[k] = byte(tag >> (8 * k))
+	}
+	buf = abi.AppendAttr(buf, abi.AttrTag, abi.AttrOK, tb[:])
+	return abi.EndEvent(buf, start, 0)
+}
+
+// TestConsumeAccountsAndDoesNotAllocate feeds consume a batch of events
+// with every attribute: the counts come out right, and the reaping path
+// (decode, validate, histograms, attribute accounting) allocates nothing.
+func TestConsumeAccountsAndDoesNotAllocate(t *testing.T) {
+	o := &ioOptions{attrs: []uint16{abi.AttrLatency, abi.AttrTimestamps, abi.AttrCache, abi.AttrDevice, abi.AttrCPU, abi.AttrTag}, bs: 4096}
+	j := &job{o: o, slots: make([]slot, 32)}
+	for i := range j.slots {
+		j.slots[i].buf = make([]byte, 4096)
+		j.slots[i].seq = uint64(100 + i)
+	}
+	rs := newReapState(o, 4096)
+	var batch []byte
+	for i := range 32 {
+		batch = eventWithAll(batch, uint64(i), uint64(100+i))
+	}
+	freed := 0
+	release := func(int32) { freed++ }
+	n, err := j.consume(rs, batch, 1e6, release)
+	if err != nil || n != 32 || freed != 32 {
+		t.Fatalf("consume: %d, %v, freed %d", n, err, freed)
+	}
+	a := rs.attrs
+	if a.status[abi.AttrLatency][abi.AttrOK] != 32 || a.status[abi.AttrCache][abi.AttrUnavailable] != 32 ||
+		a.tagOK != 32 || a.tagBad != 0 || a.cpuCompl[1] != 32 || a.deviceReqs != 32 || a.status[abi.AttrCPU][4] != 0 {
+		t.Fatalf("accounting: %+v", a.status[:7])
+	}
+	if f := a.deviceNs / a.deviceTotalNs; f < 0.74 || f > 0.76 {
+		t.Fatalf("device fraction %v, want 0.75 (30 of 40 µs)", f)
+	}
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, err := j.consume(rs, batch, 1e6, release); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("consume allocates %v times per batch", allocs)
+	}
+}
+
+func TestConsumeRejectsForeignData(t *testing.T) {
+	o := &ioOptions{bs: 4096}
+	j := &job{o: o, slots: make([]slot, 4)}
+	rs := newReapState(o, 4096)
+	ev := abi.EndEvent(abi.BeginEvent(nil, 99, 0, 0, 0), 0, 0)
+	if _, err := j.consume(rs, ev, 0, func(int32) {}); err == nil {
+		t.Fatal("an event with data 99 for 4 slots was accepted")
+	}
+	if _, err := j.consume(rs, []byte{1, 2, 3}, 0, func(int32) {}); err == nil {
+		t.Fatal("3 bytes accepted as an event")
+	}
+}
+
+// TestSteadyStateDoesNotAllocate drives a real context: prepare, submit,
+// reap and consume a full queue, over and over, and counts allocations.
+func TestSteadyStateDoesNotAllocate(t *testing.T) {
+	dir := t.TempDir()
+	f, err := os.OpenFile(filepath.Join(dir, "f"), os.O_CREATE|os.O_RDWR|syscall.O_DIRECT, 0o644)
+	if err != nil {
+		requirePriv(t, "O_DIRECT not supported here")
+	}
+	f.Close()
+	o := &ioOptions{name: "t", directory: dir, size: 4 << 20, rw: "randread", bs: 4096, iodepth: 16, direct: true,
+		number: 1 << 40, numjobs: 1, reaper: "inline", attrs: []uint16{abi.AttrLatency, abi.AttrCPU, abi.AttrTag}}
+	tg, err := makeTarget(context.Background(), o, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.close()
+	j, err := newJob(0, o, tg)
+	if err != nil {
+		requirePriv(t, "io_setup2: "+err.Error())
+	}
+	defer j.close()
+	rs := j.states[0]
+	cycle := func() {
+		lim := limits{}
+		j.prepareFree(&lim, 0)
+		if _, err := j.submit(j.pushFree); err != nil {
+			t.Fatal(err)
+		}
+		for j.inflight > 0 {
+			evs, err := j.reapOnce(rs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := j.consume(rs, evs, 1, j.pushFree)
+			j.inflight -= n
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for range 20 {
+		cycle()
+	}
+	allocs := testing.AllocsPerRun(50, cycle)
+	// Each cycle is 16 IOs: nothing may allocate. Under -race the runtime
+	// drops sync.Pool items at random (kioctx reuses its GetEvents timers
+	// through one), so there the bound is "less than one per cycle": still
+	// no allocation per IO.
+	limit := 0.0
+	if raceEnabled {
+		limit = 1
+	}
+	if allocs > limit {
+		t.Fatalf("a cycle of %d IOs allocates %v times", o.iodepth, allocs)
+	}
+}

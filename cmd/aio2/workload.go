@@ -1,0 +1,639 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/aio2/aio2/abi"
+	"github.com/aio2/aio2/attrs"
+	"github.com/aio2/aio2/kioctx"
+	"github.com/aio2/aio2/ring"
+)
+
+// slot is one IO's place in a job: its buffer and what the reaper needs
+// to account its event. Slot i's iocb carries data = i.
+type slot struct {
+	buf      []byte
+	submitNs int64
+	// slatNs is how long the submit call took, or -1 while it runs. It is
+	// atomic because with --reaper=goroutines=N the event may be reaped
+	// before the submitter, back from SubmitRaw, stores it; the reaper
+	// then counts the whole latency as submission (fio's clat is ~0 then
+	// too).
+	slatNs atomic.Int64
+	seq    uint64 // the TAG value sent
+	write  bool
+}
+
+// reapState is what one reaper (the job's own goroutine, or one of
+// --reaper=goroutines=N) accumulates; merged when the job ends.
+type reapState struct {
+	read, write sideStats
+	attrs       *attrStats
+	buf         []byte
+	ev          abi.Event
+	malformed   error
+}
+
+func newReapState(o *ioOptions, maxEv uint32) *reapState {
+	return &reapState{read: newSideStats(), write: newSideStats(), attrs: newAttrStats(o.attrs),
+		buf: make([]byte, max(int(maxEv)*64, 64<<10))}
+}
+
+// job is one context and the goroutine that drives it.
+type job struct {
+	id     int
+	o      *ioOptions
+	t      *target
+	kctx   *kioctx.Context
+	params abi.Params
+	region *ring.Region // view of the context's ring, for its counters
+	mem    []byte       // slot buffers, outside the Go heap
+
+	slots []slot
+	free  []int32    // inline reaper: free slot ids
+	freeC chan int32 // goroutine reapers: freed slot ids; -1 says a reaper failed
+
+	sub  []byte  // iocb2 records of one submission
+	pend []int32 // slot of each record in sub
+	ends []int   // end offset of each record in sub
+
+	reqs   []byte // attribute requests, the same for every iocb
+	tagOff int    // offset of TAG's value in reqs, -1 without TAG
+
+	rng      *rand.Rand
+	seqPos   int64
+	blocks   int64
+	issued   int64
+	inflight int
+
+	sharedPath string
+
+	// Counters the progress line and the per-second samples read.
+	rIOs, rBytes, wIOs, wBytes atomic.Int64
+
+	states      []*reapState
+	start, end  time.Time
+	interrupted bool
+	samples     *sampler
+}
+
+func newJob(id int, o *ioOptions, t *target) (_ *job, err error) {
+	j := &job{id: id, o: o, t: t, tagOff: -1, blocks: t.size / o.bs}
+	p := abi.Params{Size: abi.ParamsSize, Version: abi.Version2, RingBytes: o.ringBytes,
+		Eventfd: -1, MaxInflight: o.maxInflight}
+	if p.MaxInflight == 0 {
+		p.MaxInflight = uint32(o.iodepth)
+	}
+	if o.reaper == "external" {
+		p.Flags |= abi.SetupShared
+	}
+	j.kctx, err = kioctx.Setup(&p, contextOptions()...)
+	if err != nil {
+		return nil, fmt.Errorf("job %d: io_setup2: %w", id, err)
+	}
+	defer func() {
+		if err != nil {
+			j.close()
+		}
+	}()
+	j.params = p
+	if p.Version != abi.Version2 {
+		return nil, fmt.Errorf("job %d: io_setup2 granted ring version %d; aio2 io needs version 2", id, p.Version)
+	}
+	if p.MaxInflight < uint32(o.iodepth) {
+		return nil, usagef("--iodepth=%d is more than the context's max_inflight (%d): lower --iodepth", o.iodepth, p.MaxInflight)
+	}
+	if reg := j.kctx.Region(); reg != nil {
+		if j.region, err = ring.FromBytes(reg); err != nil {
+			return nil, fmt.Errorf("job %d: the context's ring: %w", id, err)
+		}
+		if o.reaper != "external" {
+			// This process waits in GetEvents, never on the context's
+			// eventfd: ask the producer not to signal it, which saves
+			// a write(2) per published batch.
+			j.region.SetUserFlags(abi.UFNoEventfd, 0)
+		}
+	}
+	if o.reaper == "external" {
+		f := j.kctx.RingFile()
+		if f == nil {
+			return nil, fmt.Errorf("job %d: SETUP_SHARED context has no ring file", id)
+		}
+		j.sharedPath = fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), f.Fd())
+	}
+
+	nslots := o.iodepth
+	if o.reaper == "external" {
+		nslots = int(p.MaxInflight)
+	}
+	j.mem, err = kioctx.AlignedBuf(nslots * int(o.bs))
+	if err != nil {
+		return nil, fmt.Errorf("job %d: buffers: %w", id, err)
+	}
+	seed := o.seed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	j.rng = rand.New(rand.NewPCG(seed, uint64(id)+1))
+	for i := 0; i+8 <= len(j.mem); i += 8 {
+		v := j.rng.Uint64()
+		for k := range 8 {
+			j.mem[i+k] = byte(v >> (8 * k))
+		}
+	}
+	j.slots = make([]slot, nslots)
+	j.free = make([]int32, 0, nslots)
+	for i := range j.slots {
+		j.slots[i].buf = j.mem[i*int(o.bs) : (i+1)*int(o.bs)]
+		j.free = append(j.free, int32(i))
+	}
+	for _, id := range o.attrs {
+		if id == abi.AttrTag {
+			j.tagOff = len(j.reqs) + abi.AttrHeaderBytes
+			j.reqs = abi.AppendAttrReq(j.reqs, id, make([]byte, 8))
+		} else {
+			j.reqs = abi.AppendAttrReq(j.reqs, id, nil)
+		}
+	}
+	recBytes := abi.IocbHeaderBytes + len(j.reqs)
+	j.sub = make([]byte, 0, nslots*recBytes)
+	j.pend = make([]int32, 0, nslots)
+	j.ends = make([]int, 0, nslots)
+	nstates := 1
+	if o.reapers > 0 {
+		nstates = o.reapers
+		// Room for every slot and one failure note per reaper, so that
+		// a reaper's send never blocks.
+		j.freeC = make(chan int32, nslots+o.reapers)
+	}
+	for range nstates {
+		j.states = append(j.states, newReapState(o, p.MaxEventBytes))
+	}
+	return j, nil
+}
+
+// close destroys the context and frees the buffers. Destroy waits for
+// whatever is still in flight, so the buffers are unmapped only after the
+// kernel is done with them.
+func (j *job) close() {
+	if j == nil {
+		return
+	}
+	if j.kctx != nil {
+		j.kctx.Destroy()
+		j.kctx = nil
+	}
+	if j.mem != nil {
+		kioctx.FreeBuf(j.mem)
+		j.mem = nil
+	}
+}
+
+// limits decides when a job stops issuing.
+type limits struct {
+	deadline int64 // attrs.Now() value; 0: none
+	number   int64 // IOs; 0: none
+}
+
+func (j *job) limits() limits {
+	var l limits
+	now := attrs.Now()
+	switch {
+	case j.o.runtime > 0:
+		l.deadline = now + int64(j.o.runtime)
+	case j.o.defaulted:
+		// Neither --runtime nor --number: one pass over the target, as
+		// fio does, but at most 10 s so that "aio2 io" alone is quick.
+		l.deadline = now + int64(10*time.Second)
+		l.number = j.blocks
+	}
+	if j.o.number > 0 {
+		l.number = j.o.number
+	}
+	return l
+}
+
+func (l *limits) more(issued int64, now int64) bool {
+	return (l.number == 0 || issued < l.number) && (l.deadline == 0 || now < l.deadline)
+}
+
+// nextOffset picks the next IO's offset and direction.
+func (j *job) nextOffset() (off int64, write bool) {
+	o := j.o
+	switch o.rw {
+	case "read", "randread":
+	case "write", "randwrite":
+		write = true
+	default:
+		write = j.rng.IntN(100) >= o.rwmixread
+	}
+	if o.random() {
+		return j.rng.Int64N(j.blocks) * o.bs, write
+	}
+	off = j.seqPos
+	j.seqPos += o.bs
+	if j.seqPos+o.bs > j.blocks*o.bs {
+		j.seqPos = 0
+	}
+	return off, write
+}
+
+// prepare appends one iocb2 for slot s to the submission buffer.
+func (j *job) prepare(s int32) {
+	sl := &j.slots[s]
+	off, write := j.nextOffset()
+	sl.write = write
+	j.issued++
+	sl.seq = uint64(j.issued)
+	cb := abi.Iocb{Opcode: abi.OpPread, Data: uint64(s), Fd: int32(j.t.fd),
+		Addr: addrOf(sl.buf), Nbytes: uint64(len(sl.buf)), Offset: off}
+	if write {
+		cb.Opcode = abi.OpPwrite
+	}
+	start := len(j.sub)
+	j.sub = abi.AppendIocb(j.sub, &cb, j.reqs)
+	if j.tagOff >= 0 {
+		binary.LittleEndian.PutUint64(j.sub[start+abi.IocbHeaderBytes+j.tagOff:], sl.seq)
+	}
+	j.pend = append(j.pend, s)
+	j.ends = append(j.ends, len(j.sub))
+}
+
+// submit hands the prepared records to the context. Records it refuses
+// give their slots back (as free) and their IOs are not counted. It
+// returns how many were accepted.
+func (j *job) submit(giveBack func(int32)) (int, error) {
+	if len(j.sub) == 0 {
+		return 0, nil
+	}
+	t0 := attrs.Now()
+	for _, s := range j.pend {
+		j.slots[s].submitNs = t0
+		j.slots[s].slatNs.Store(-1)
+	}
+	acc, err := j.kctx.SubmitRaw(j.sub)
+	t1 := attrs.Now()
+	n := 0
+	for n < len(j.ends) && j.ends[n] <= acc {
+		j.slots[j.pend[n]].slatNs.CompareAndSwap(-1, t1-t0)
+		n++
+	}
+	for _, s := range j.pend[n:] {
+		giveBack(s)
+	}
+	j.issued -= int64(len(j.pend) - n)
+	j.sub, j.pend, j.ends = j.sub[:0], j.pend[:0], j.ends[:0]
+	j.inflight += n
+	if err != nil && !errors.Is(err, unix.EAGAIN) {
+		return n, fmt.Errorf("job %d: submit: %w", j.id, err)
+	}
+	return n, nil
+}
+
+// consume accounts every event in buf, reaped at now, and calls release
+// for each slot it frees. It stops at the first malformed record.
+func (j *job) consume(rs *reapState, buf []byte, now int64, release func(int32)) (int, error) {
+	n := 0
+	for off := 0; off < len(buf); {
+		next, err := abi.NextEvent(buf, off, &rs.ev)
+		if err == nil {
+			err = abi.ValidateEvent(&rs.ev, off)
+		}
+		if err != nil {
+			return n, fmt.Errorf("job %d: malformed event from the context: %w", j.id, err)
+		}
+		off = next
+		ev := &rs.ev
+		if ev.Data >= uint64(len(j.slots)) {
+			return n, fmt.Errorf("job %d: event carries data %d, which no iocb was given", j.id, ev.Data)
+		}
+		s := int32(ev.Data)
+		sl := &j.slots[s]
+		lat := now - sl.submitNs
+		side, ios, bytes := &rs.read, &j.rIOs, &j.rBytes
+		if sl.write {
+			side, ios, bytes = &rs.write, &j.wIOs, &j.wBytes
+		}
+		slat := sl.slatNs.Load()
+		if slat < 0 || slat > lat {
+			slat = lat
+		}
+		side.ios++
+		side.lat.record(lat)
+		side.slat.record(slat)
+		side.clat.record(lat - slat)
+		switch {
+		case ev.Res < 0:
+			side.errs++
+		case ev.Res < int64(len(sl.buf)):
+			side.short++
+		}
+		if ev.Res > 0 {
+			side.bytes += ev.Res
+			bytes.Add(ev.Res)
+		}
+		ios.Add(1)
+		rs.attrs.observe(ev, lat, sl.seq)
+		release(s)
+		n++
+	}
+	return n, nil
+}
+
+// waitTimeout bounds each blocking GetEvents, so that a stop request is
+// noticed promptly.
+const waitTimeout = 100 * time.Millisecond
+
+// reapOnce takes what the ring holds without a syscall; if it is empty,
+// it waits in GetEvents (which also flushes the overflow list).
+func (j *job) reapOnce(rs *reapState) ([]byte, error) {
+	n, err := j.kctx.Reap(rs.buf)
+	if err != nil && !errors.Is(err, kioctx.ErrNoRing) {
+		return nil, fmt.Errorf("job %d: reap: %w", j.id, err)
+	}
+	if n == 0 {
+		n, err = j.kctx.GetEvents(1, rs.buf, waitTimeout)
+		if err != nil && !errors.Is(err, kioctx.ErrTimeout) {
+			return nil, fmt.Errorf("job %d: getevents: %w", j.id, err)
+		}
+	}
+	return rs.buf[:n], nil
+}
+
+func (j *job) run(ctx context.Context) error {
+	j.start = time.Now()
+	defer func() {
+		if j.end.IsZero() {
+			j.end = time.Now()
+		}
+	}()
+	switch {
+	case j.o.reaper == "external":
+		return j.runExternal(ctx)
+	case j.o.reapers > 0:
+		return j.runGoroutines(ctx)
+	}
+	return j.runInline(ctx)
+}
+
+func (j *job) pushFree(s int32) { j.free = append(j.free, s) }
+
+// prepareFree prepares an iocb for every free slot, while the limits allow.
+func (j *job) prepareFree(lim *limits, now int64) {
+	for len(j.free) > 0 && lim.more(j.issued, now) {
+		n := len(j.free) - 1
+		s := j.free[n]
+		j.free = j.free[:n]
+		j.prepare(s)
+	}
+}
+
+func (j *job) runInline(ctx context.Context) error {
+	lim := j.limits()
+	rs := j.states[0]
+	stop := ctx.Done()
+	for {
+		now := attrs.Now()
+		stopping := false
+		select {
+		case <-stop:
+			stopping = true
+			j.interrupted = true
+		default:
+		}
+		if !stopping {
+			j.prepareFree(&lim, now)
+		}
+		if _, err := j.submit(j.pushFree); err != nil {
+			return err
+		}
+		if j.inflight == 0 {
+			if stopping || !lim.more(j.issued, attrs.Now()) {
+				return nil
+			}
+			continue
+		}
+		evs, err := j.reapOnce(rs)
+		if err != nil {
+			return err
+		}
+		n, err := j.consume(rs, evs, attrs.Now(), j.pushFree)
+		j.inflight -= n
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (j *job) runGoroutines(ctx context.Context) error {
+	lim := j.limits()
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	errs := make([]error, len(j.states))
+	for i, rs := range j.states {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			release := func(s int32) { j.freeC <- s }
+			for !done.Load() {
+				evs, err := j.reapOnce(rs)
+				if err == nil {
+					_, err = j.consume(rs, evs, attrs.Now(), release)
+				}
+				if err != nil {
+					errs[i] = err
+					done.Store(true)
+					j.freeC <- -1
+					return
+				}
+			}
+		}()
+	}
+	var err error
+	stop := ctx.Done()
+	stopping := false
+	for {
+		select {
+		case <-stop:
+			// Stop issuing and wait for what is in flight; a nil
+			// channel keeps the wait below from spinning on stop.
+			stopping, stop = true, nil
+			j.interrupted = true
+		default:
+		}
+		now := attrs.Now()
+		if !stopping {
+			j.prepareFree(&lim, now)
+		}
+		if _, err = j.submit(j.pushFree); err != nil {
+			break
+		}
+		if j.inflight == 0 && (stopping || !lim.more(j.issued, attrs.Now())) {
+			break
+		}
+		select {
+		case s := <-j.freeC:
+			if s < 0 {
+				err = errors.New("a reaper failed")
+				break
+			}
+			j.inflight--
+			j.free = append(j.free, s)
+			// Take whatever else is freed without blocking, so that
+			// one submission refills many slots.
+			for more := true; more; {
+				select {
+				case s := <-j.freeC:
+					if s < 0 {
+						err = errors.New("a reaper failed")
+						more = false
+						break
+					}
+					j.inflight--
+					j.free = append(j.free, s)
+				default:
+					more = false
+				}
+			}
+		case <-stop:
+		}
+		if err != nil {
+			break
+		}
+	}
+	// The work ends here; the reapers notice done within one GetEvents
+	// timeout, which is not the workload's time.
+	j.end = time.Now()
+	done.Store(true)
+	wg.Wait()
+	if e := errors.Join(errs...); e != nil {
+		return e
+	}
+	return err
+}
+
+// runExternal submits and never reaps: another process maps the shared
+// ring and reaps it. Submit answers EAGAIN while max_inflight events are
+// unreaped, which is how this side learns that the reaper made room.
+func (j *job) runExternal(ctx context.Context) error {
+	lim := j.limits()
+	next := 0
+	stop := ctx.Done()
+	for !j.interrupted && lim.more(j.issued, attrs.Now()) {
+		select {
+		case <-stop:
+			j.interrupted = true
+			continue
+		default:
+		}
+		// Buffers go round-robin: the data read is not looked at, and
+		// with no events this side cannot tell which slot is done.
+		j.prepare(int32(next))
+		n, err := j.submit(func(int32) {})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			time.Sleep(50 * time.Microsecond)
+			continue
+		}
+		w := j.slots[next].write
+		next = (next + 1) % len(j.slots)
+		if w {
+			j.wIOs.Add(1)
+		} else {
+			j.rIOs.Add(1)
+		}
+	}
+	// Wait for the other process to reap everything.
+	deadline := time.Now().Add(j.o.timeout)
+	for !j.interrupted && j.kctx.Inflight() > 0 {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("--timeout=%s: %d events were not reaped from %s by another process", j.o.timeout, j.kctx.Inflight(), j.sharedPath)
+		}
+		select {
+		case <-stop:
+			// Ctrl-C: report what was done; Destroy (in close) waits
+			// for the IOs still in the device and sets F_DEAD.
+			j.interrupted = true
+		case <-time.After(time.Millisecond):
+		}
+	}
+	// Count only what was reaped: the rest of the submitted IOs are not
+	// done as far as anyone can tell.
+	if left := int64(j.kctx.Inflight()); left > 0 {
+		if r := j.rIOs.Load(); r >= left {
+			j.rIOs.Add(-left)
+		} else {
+			j.rIOs.Store(0)
+			j.wIOs.Add(-(left - r))
+		}
+	}
+	rs := j.states[0]
+	rs.read.ios, rs.write.ios = j.rIOs.Load(), j.wIOs.Load()
+	rs.read.bytes, rs.write.bytes = rs.read.ios*j.o.bs, rs.write.ios*j.o.bs
+	j.rBytes.Store(rs.read.bytes)
+	j.wBytes.Store(rs.write.bytes)
+	return nil
+}
+
+// result merges the reapers' states into the job's report.
+func (j *job) result(interrupted bool) *jobResult {
+	r := &jobResult{name: j.o.name, jobs: 1, read: newSideStats(), write: newSideStats(),
+		attrs: newAttrStats(j.o.attrs), elapsed: j.end.Sub(j.start), interrupted: interrupted || j.interrupted}
+	if j.o.numjobs > 1 {
+		r.name = fmt.Sprintf("%s.%d", j.o.name, j.id)
+	}
+	for _, rs := range j.states {
+		r.read.merge(&rs.read)
+		r.write.merge(&rs.write)
+		r.attrs.merge(rs.attrs)
+	}
+	if j.samples != nil {
+		r.read.samples, r.read.bsamp = j.samples.rIOs, j.samples.rBytes
+		r.write.samples, r.write.bsamp = j.samples.wIOs, j.samples.wBytes
+	}
+	p := j.params
+	r.ring = ringInfo{Version: p.Version, RingBytes: p.RingBytes, MaxEventBytes: p.MaxEventBytes,
+		MaxInflight: p.MaxInflight, Features: featureNames(p.Features), Supported: maskNames(p.Attrs),
+		Reaper: j.o.reaper, SharedPath: j.sharedPath}
+	if j.region != nil {
+		r.ring.Overflowed = j.region.Overflowed()
+	}
+	return r
+}
+
+func featureNames(f uint64) []string {
+	names := []string{"no_drop", "attrs", "syscall", "poll", "shared", "cas_reap", "issue_sync"}
+	out := []string{}
+	for i, n := range names {
+		if f&(1<<i) != 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func maskNames(m uint64) []string {
+	out := []string{}
+	for id := uint16(1); id < 64; id++ {
+		if m&(1<<id) != 0 {
+			if n := abi.AttrName(id); n != "" {
+				out = append(out, n)
+			} else {
+				out = append(out, fmt.Sprint(id))
+			}
+		}
+	}
+	return out
+}
