@@ -21,12 +21,12 @@ func cmdSim(args []string, stdout, stderr io.Writer) error {
 }
 
 func cmdSimCheck(args []string, stdout io.Writer) error {
-	fs := newFlagSet("sim check", "sim check [--bound=full] [--seed=1] [--walks=300] [--steps=3000] [--brief]")
+	fs := newFlagSet("sim check", "sim check [--bound=full] [--seed=1] [--walks=300] [--steps=20000] [--brief]")
 	var cfg sim.CheckConfig
 	fs.StringVar(&cfg.Bound, "bound", sim.BoundFull, "size of the exhaustive runs: ci (seconds), full (under a minute) or large (minutes, gigabytes)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the random walks; the same seed gives the same report")
 	fs.IntVar(&cfg.Walks, "walks", 300, "random walks per randomized item")
-	fs.IntVar(&cfg.Steps, "steps", 3000, "steps per random walk")
+	fs.IntVar(&cfg.Steps, "steps", 20000, "steps per random walk")
 	fs.BoolVar(&cfg.Brief, "brief", false, "leave the step-by-step counterexample traces out")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
