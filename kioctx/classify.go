@@ -15,13 +15,16 @@ import (
 // reused for another O_DIRECT file with the same flags keeps the old
 // file's alignment until the flags differ; the kernel still checks
 // alignment itself, so the cost of that rare case is an EINVAL event
-// instead of an EINVAL from Submit.
+// instead of an EINVAL from Submit. Registered fds (RegisterFile) skip
+// all of this.
 type fdCache struct {
 	batchValid bool
 	batchFd    int32
 	batchFlags int
 	batchMode  uint32 // 0: not looked up yet
 	dio        map[int32]dioEntry
+	// reg holds the fds of RegisterFile: classified without a syscall.
+	reg map[int32]regEntry
 }
 
 type dioEntry struct {
@@ -39,12 +42,17 @@ func (c *Context) classifyLocked(fd int32, op uint16) (drv uint8, kind attrs.Kin
 		return drvPool, attrs.KindSyscall, align, nil
 	}
 	f := &c.fds
-	if !f.batchValid || f.batchFd != fd {
-		flags, e := fdFlags(fd)
-		if e != 0 {
-			return 0, 0, align, errorf("submit", e, "fd %d: %v", fd, e)
+	reg, isReg := f.reg[fd]
+	flags := reg.flags
+	if !isReg {
+		if !f.batchValid || f.batchFd != fd {
+			fl, e := fdFlags(fd)
+			if e != 0 {
+				return 0, 0, align, errorf("submit", e, "fd %d: %v", fd, e)
+			}
+			f.batchValid, f.batchFd, f.batchFlags, f.batchMode = true, fd, fl, 0
 		}
-		f.batchValid, f.batchFd, f.batchFlags, f.batchMode = true, fd, flags, 0
+		flags = f.batchFlags
 	}
 	switch op {
 	case abi.OpFsync, abi.OpFdsync:
@@ -54,17 +62,24 @@ func (c *Context) classifyLocked(fd int32, op uint16) (drv uint8, kind attrs.Kin
 	case abi.OpPoll:
 		return drvPoll, attrs.KindPoll, align, nil
 	}
-	if f.batchFlags&unix.O_DIRECT != 0 {
-		return drvNative, attrs.KindDirect, f.dioAlign(fd, f.batchFlags), nil
-	}
-	if f.batchMode == 0 {
-		m, e := fdMode(fd)
-		if e != 0 {
-			return 0, 0, align, errorf("submit", e, "fd %d: fstat: %v", fd, e)
+	if flags&unix.O_DIRECT != 0 {
+		if isReg {
+			return drvNative, attrs.KindDirect, reg.align, nil
 		}
-		f.batchMode = m
+		return drvNative, attrs.KindDirect, f.dioAlign(fd, flags), nil
 	}
-	switch f.batchMode {
+	mode := reg.mode
+	if !isReg {
+		if f.batchMode == 0 {
+			m, e := fdMode(fd)
+			if e != 0 {
+				return 0, 0, align, errorf("submit", e, "fd %d: fstat: %v", fd, e)
+			}
+			f.batchMode = m
+		}
+		mode = f.batchMode
+	}
+	switch mode {
 	case unix.S_IFSOCK, unix.S_IFIFO:
 		return drvPoll, attrs.KindPoll, align, nil
 	}

@@ -30,7 +30,8 @@
 //     go to Linux native AIO (io_submit in batches); completions are reaped
 //     from the kernel's own aio_ring mapping in user space when its header
 //     allows, io_getevents otherwise. A GetEvents caller that must wait
-//     blocks in io_getevents and completes the IO on its own goroutine;
+//     blocks in io_getevents, keeping its P when there is another one,
+//     and completes the IO on its own goroutine;
 //     when nobody waits, a background goroutine parks in the netpoller on
 //     a driver eventfd the iocbs signal (IOCB_FLAG_RESFD). docs/kioctx.md
 //     says why, with figures.
@@ -42,6 +43,13 @@
 //     AIO, and the IO is tried again when it fires (EAGAIN re-arms). The
 //     submitter never blocks.
 //   - NOOP completes at once.
+//
+// Choosing the driver costs an fcntl(F_GETFL) per fd per submit call,
+// since O_DIRECT can be switched with F_SETFL. [Context.RegisterFile]
+// takes that look once, like io_uring's registered files: the caller
+// promises the fd stays the same open file with the same flags until
+// [Context.UnregisterFile], and its iocbs are classified without a
+// syscall.
 //
 // Buffers handed to the kernel must stay valid while in flight: the typed
 // Submit pins Go buffers (runtime.Pinner) in the in-flight slot; raw iocb2

@@ -13,7 +13,7 @@ import (
 // errors.Is(err, unix.EAGAIN).
 type Error struct {
 	// Op is the call: "setup", "submit", "getevents", "cancel", "destroy",
-	// "issue-sync", "reap", "alignedbuf".
+	// "issue-sync", "reap", "alignedbuf", "register".
 	Op string
 	// Msg says what is wrong.
 	Msg string

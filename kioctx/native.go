@@ -3,6 +3,7 @@ package kioctx
 import (
 	"errors"
 	"os"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -256,7 +257,11 @@ func (n *native) kwaitLocked(deadline time.Time) (timedOut bool) {
 			tsp = &ts
 		}
 		var e unix.Errno
-		k, e = ioGetevents(n.ctx, 1, n.kevs, tsp)
+		if runtime.GOMAXPROCS(0) > 1 {
+			k, e = ioGeteventsHold(n.ctx, 1, n.kevs, tsp)
+		} else {
+			k, e = ioGetevents(n.ctx, 1, n.kevs, tsp)
+		}
 		if e == unix.EINTR {
 			continue
 		}

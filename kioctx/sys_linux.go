@@ -86,6 +86,29 @@ func ioGetevents(ctx aioCtx, min int, evs []abi.IoEvent, ts *unix.Timespec) (int
 	return int(n), 0
 }
 
+// ioGeteventsHold is ioGetevents through RawSyscall6: the goroutine keeps
+// its P while the kernel waits. A blocking Syscall6 lets sysmon take the P
+// away after 20 us and hand it to another thread, which then parks in the
+// netpoller (epoll_pwait) and is woken again (futex) when the call returns:
+// at QD1 on a disk, where every wait is longer than that, this hand-off
+// cost more CPU than the IO itself (docs/kioctx.md, "Figures"). Holding
+// the P is safe because io_getevents sleeps interruptibly: the runtime's
+// preemption signal (sysmon after 10 ms, or a stop-the-world) ends the
+// wait with EINTR, and the caller's next call is a preemption point. It
+// costs the other goroutines this P: kwaitLocked uses it only when there
+// is another P to run them.
+func ioGeteventsHold(ctx aioCtx, min int, evs []abi.IoEvent, ts *unix.Timespec) (int, unix.Errno) {
+	if len(evs) == 0 {
+		return 0, 0
+	}
+	n, _, e := unix.RawSyscall6(unix.SYS_IO_GETEVENTS, uintptr(ctx), uintptr(min), uintptr(len(evs)),
+		uintptr(unsafe.Pointer(&evs[0])), uintptr(unsafe.Pointer(ts)), 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), 0
+}
+
 // ioCancel wraps io_cancel(2). Since Linux 5.x a successful cancel returns
 // EINPROGRESS and the event comes through the ring as usual; only POLL has
 // a cancel method among the opcodes we issue, so file IO answers EINVAL.

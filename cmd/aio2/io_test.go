@@ -378,3 +378,27 @@ func TestIOSmallRingOverflows(t *testing.T) {
 		t.Fatalf("ios %d, tag %+v: want 5000 IOs each with its own tag", j.Read.TotalIos, tag)
 	}
 }
+
+// TestIOExternalTimeout: with nobody reaping, the external mode fills
+// max_inflight, then gives up after --timeout with no progress (status 1),
+// instead of waiting forever for submit to be accepted, and leaves no file.
+func TestIOExternalTimeout(t *testing.T) {
+	dir := t.TempDir()
+	needDirect(t, dir)
+	start := time.Now()
+	r := runBin(t, "io", "--directory="+dir, "--size=16M", "--number=1000", "--iodepth=8",
+		"--max-inflight=16", "--reaper=external", "--timeout=1")
+	took := time.Since(start)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1 (stderr %q)", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "--timeout=1s: 16 events were not reaped") {
+		t.Fatalf("stderr %q does not say the 16 unreaped events timed out", r.stderr)
+	}
+	if took > 30*time.Second {
+		t.Fatalf("took %v to give up after a 1 s timeout", took)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "aio2-io-*")); len(left) != 0 {
+		t.Fatalf("left behind: %v", left)
+	}
+}
