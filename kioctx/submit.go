@@ -37,12 +37,9 @@ var errRequireAttrs error = &Error{Op: "submit", Msg: "IOCB_F_REQUIRE_ATTRS: an 
 // IOCB_F_REQUIRE_ATTRS when an attribute cannot be served. Buffers (Buf,
 // Iov) are pinned until the iocb completes.
 func (c *Context) Submit(cbs []Iocb) (int, error) {
-	c.mu.Lock()
-	if c.destroyed {
-		c.mu.Unlock()
-		return 0, ErrDestroyed
+	if err := c.beginSubmit(); err != nil {
+		return 0, err
 	}
-	c.fds.batchValid = false
 	n := 0
 	var err error
 	for i := range cbs {
@@ -74,6 +71,25 @@ func (c *Context) Submit(cbs []Iocb) (int, error) {
 		u.Key = key
 		n++
 	}
+	return c.endSubmit(n, err)
+}
+
+// beginSubmit takes c.mu for a submit call (held on
+// success until endSubmit) and starts a new fd-classification batch.
+func (c *Context) beginSubmit() error {
+	c.mu.Lock()
+	if c.destroyed {
+		c.mu.Unlock()
+		return ErrDestroyed
+	}
+	c.fds.batchValid = false
+	return nil
+}
+
+// endSubmit ends a submit call: one io_submit for the native batch,
+// one publish of what completed inline, then c.mu is released. n is what
+// was accepted (iocbs or bytes); err counts only when nothing was.
+func (c *Context) endSubmit(n int, err error) (int, error) {
 	c.nat.flushLocked()
 	c.commitLocked()
 	c.nat.armLocked()
@@ -109,12 +125,9 @@ func (c *Context) checkTyped(r *req) error {
 // Go memory must be pinned). A SYSCALL record's six arguments are read
 // from its addr at submission (an unmapped addr is EFAULT).
 func (c *Context) SubmitRaw(buf []byte) (int, error) {
-	c.mu.Lock()
-	if c.destroyed {
-		c.mu.Unlock()
-		return 0, ErrDestroyed
+	if err := c.beginSubmit(); err != nil {
+		return 0, err
 	}
-	c.fds.batchValid = false
 	off := 0
 	var err error
 	for off < len(buf) {
@@ -141,14 +154,7 @@ func (c *Context) SubmitRaw(buf []byte) (int, error) {
 		binary.LittleEndian.PutUint64(buf[off+abi.OffIocbKey:], key)
 		off = next
 	}
-	c.nat.flushLocked()
-	c.commitLocked()
-	c.nat.armLocked()
-	c.mu.Unlock()
-	if off > 0 {
-		return off, nil
-	}
-	return 0, err
+	return c.endSubmit(off, err)
 }
 
 // submitLocked admits one iocb: capacity, driver choice, slot, buffers,
