@@ -740,21 +740,33 @@ func (m *model) checkRecord(l uint32, typ uint8, pos, avail uint32) string {
 	return ""
 }
 
-func (m *model) stepReaper(s *state, ri int, branch int, info *stepInfo) *violation {
-	r := &s.r[ri]
-	say := func(format string, a ...any) {
+// reaperSay returns the trace printer of reaper ri (a no-op when info is
+// nil, as during exploration).
+func reaperSay(ri int, info *stepInfo) func(string, ...any) {
+	return func(format string, a ...any) {
 		if info != nil {
 			info.text = fmt.Sprintf("R%d: ", ri+1) + fmt.Sprintf(format, a...)
 		}
 	}
+}
+
+// loadHead is the first step of both reapers (v2 and legacy): one load of
+// head.
+func loadHead(s *state, r *reaper, say func(string, ...any), info *stepInfo) {
+	r.h = s.head
+	r.pc = rLoadTail
+	say("load head = %d", r.h)
+	if info != nil {
+		info.loadHead = true
+	}
+}
+
+func (m *model) stepReaper(s *state, ri int, branch int, info *stepInfo) *violation {
+	r := &s.r[ri]
+	say := reaperSay(ri, info)
 	switch r.pc {
 	case rLoadHead:
-		r.h = s.head
-		r.pc = rLoadTail
-		say("load head = %d", r.h)
-		if info != nil {
-			info.loadHead = true
-		}
+		loadHead(s, r, say, info)
 		return nil
 	case rLoadTail:
 		r.t = s.tail
@@ -920,19 +932,10 @@ func (m *model) order(s *state, ri int, id int, truth word) *violation {
 
 func (m *model) stepLegacyReaper(s *state, ri int, info *stepInfo) *violation {
 	r := &s.r[ri]
-	say := func(format string, a ...any) {
-		if info != nil {
-			info.text = fmt.Sprintf("R%d: ", ri+1) + fmt.Sprintf(format, a...)
-		}
-	}
+	say := reaperSay(ri, info)
 	switch r.pc {
 	case rLoadHead:
-		r.h = s.head
-		r.pc = rLoadTail
-		say("load head = %d", r.h)
-		if info != nil {
-			info.loadHead = true
-		}
+		loadHead(s, r, say, info)
 		return nil
 	case rLoadTail:
 		r.t = s.tail
