@@ -203,7 +203,7 @@ func benchPlain(b *testing.B, qd int) {
 			iocbs[i].Offset = o.next()
 			ptrs[i] = &iocbs[i]
 		}
-		if k, e := ioSubmit(ctx, ptrs); k != qd || e != 0 {
+		if k, e := ioSubmit(ctx, ptrs, false); k != qd || e != 0 {
 			b.Fatalf("io_submit: %d %v", k, e)
 		}
 		inflight, issued, done := qd, qd, 0
@@ -230,7 +230,7 @@ func benchPlain(b *testing.B, qd int) {
 				}
 			}
 			if len(sub) > 0 {
-				if k, e := ioSubmit(ctx, sub); k != len(sub) || e != 0 {
+				if k, e := ioSubmit(ctx, sub, false); k != len(sub) || e != 0 {
 					b.Fatalf("io_submit: %d %v", k, e)
 				}
 				inflight += len(sub)

@@ -111,7 +111,7 @@ func (c *Context) commitLocked() {
 		// what is left is on the overflow list, which GetEvents pops.
 		c.acct.creditAll()
 	}
-	c.overflowHint.Store(c.prod.OverflowLen() > 0)
+	c.noteOverflowLocked()
 	if signal {
 		c.signalEventfd()
 	}
@@ -123,6 +123,15 @@ func (c *Context) commitLocked() {
 			// worker or a cancel must wake it too.
 			c.nat.poke()
 		}
+	}
+}
+
+// noteOverflowLocked updates overflowHint. The hint rarely changes, and a
+// load costs less than a store (an XCHG on amd64) on every commit and
+// collect.
+func (c *Context) noteOverflowLocked() {
+	if v := c.prod.OverflowLen() > 0; c.overflowHint.Load() != v {
+		c.overflowHint.Store(v)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,11 +25,12 @@ import (
 // waits, the background completion goroutine, parked in the netpoller on
 // a driver eventfd that the iocbs signal (IOCB_FLAG_RESFD). The background
 // goroutine is kicked when IO is left in the kernel with no owner, unless
-// GetEvents callers have been seen owning the completions ("lazy"): then
+// GetEvents callers have been seen owning the completions, or finding
+// their events without having to wait ("lazy"): then
 // iocbs are issued without IOCB_FLAG_RESFD, and a timer checks every
-// lazyCheck whether GetEvents callers still come, handing over to the
-// background goroutine if a whole period passed with IO in flight and no
-// GetEvents call. The timer is armed at most once per period: arming a
+// lazyCheck (doubling up to lazyCheckMax) whether GetEvents callers still
+// come, handing over to the background goroutine if a whole period passed
+// with IO in flight and no GetEvents call. The timer is armed at most once per period: arming a
 // timer wakes an idle thread (wakep), the very cost this avoids.
 // docs/kioctx.md has the figures.
 type native struct {
@@ -66,8 +68,19 @@ type native struct {
 	kwait     bool   // the owner is in io_getevents: leave the kernel ring alone
 	pokeArmed bool   // the poke POLL is in the kernel
 	silent    int    // native iocbs in the kernel without IOCB_FLAG_RESFD
-	seq       uint64 // GetEvents calls that waited or took events
-	seenSeq   uint64 // seq when the timer was armed
+	bgWakes   int    // times the background goroutine woke to drain (kick or eventfd)
+	multiP    bool   // GOMAXPROCS > 1 when last read (see holdP)
+	holdReads uint32 // holdP calls, to re-read GOMAXPROCS now and then
+	// came says a GetEvents call waited or took events since the timer
+	// was armed or last found one. It is set under c.mu (see noteCame)
+	// but taken by the timer's check without it, so that a check that
+	// finds GetEvents still coming does not contend with them.
+	came atomic.Bool
+	// yieldReq asks the background goroutine, parked in the netpoller,
+	// to let go of the eventfd and go lazy (callersCompleteLocked). Set
+	// under c.mu; read by readEfd, which runs without it.
+	yieldReq atomic.Bool
+	period   atomic.Int64 // the check's period now, in ns (lazyCheck..lazyCheckMax)
 }
 
 // eventfd owners.
@@ -77,10 +90,17 @@ const (
 	ownWaiter
 )
 
-// lazyCheck is the period of the lazy mode's check. A caller that stops
-// calling GetEvents and waits on the context's eventfd instead sees its
-// completions delayed by at most twice this, once.
-const lazyCheck = time.Millisecond
+// lazyCheck is the first period of the lazy mode's check, and
+// lazyCheckMax its longest: each check that finds GetEvents callers still
+// coming doubles the period, because each check wakes an idle thread (at
+// QD1 on zram, 1 000 checks a second were 1-4 % of the process's CPU). A
+// caller that stops calling GetEvents and waits on the context's eventfd
+// instead sees its completions delayed by at most twice the period then
+// in force (16 ms), once.
+const (
+	lazyCheck    = time.Millisecond
+	lazyCheckMax = 8 * time.Millisecond
+)
 
 func newNative(c *Context, nr uint32) (*native, error) {
 	ctx, e := ioSetup(nr + 1) // + the poke POLL
@@ -139,6 +159,9 @@ func newNative(c *Context, nr uint32) (*native, error) {
 // is saved. Without one, the count is consumed; EINTR cannot happen on a
 // non-blocking read, and EAGAIN means nothing came yet.
 func (n *native) readEfd(fd uintptr) bool {
+	if n.yieldReq.Load() {
+		return true
+	}
 	if n.kr.ok {
 		return n.kr.pending()
 	}
@@ -169,12 +192,23 @@ func (n *native) loop() {
 		case <-n.kick:
 		case <-n.timer.C:
 			fired = true
+			// The common case in lazy mode: GetEvents callers came
+			// during the period. Look again later without taking c.mu,
+			// which a submitter most likely holds across io_submit:
+			// contending for it here would wake a thread per period.
+			// armed stays true, so nobody else resets the timer.
+			if n.came.Swap(false) {
+				p := min(2*time.Duration(n.period.Load()), lazyCheckMax)
+				n.period.Store(int64(p))
+				n.timer.Reset(p)
+				continue
+			}
 		}
 		c.mu.Lock()
 		if fired {
 			n.armed = false
 			if n.owner == ownNone && n.busy > 0 && n.lazy {
-				if n.seq != n.seenSeq {
+				if n.came.Load() {
 					// GetEvents callers still come: look again later.
 					n.armLocked()
 				} else {
@@ -185,6 +219,7 @@ func (n *native) loop() {
 			}
 		} else {
 			n.kicked = false
+			n.bgWakes++
 		}
 		for !n.closed && !n.lazy && n.owner == ownNone && n.busy > 0 && n.wantOwner == 0 {
 			n.owner = ownBackground
@@ -198,11 +233,22 @@ func (n *native) loop() {
 			err := n.waitEfd(dl)
 			c.mu.Lock()
 			n.owner = ownNone
+			if n.yieldReq.Load() {
+				// GetEvents callers complete the IO themselves; the
+				// loop ends here, with the timer armed below.
+				n.yieldReq.Store(false)
+				n.lazy = true
+			}
 			if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 				break
 			}
+			n.bgWakes++
 			n.drainLocked()
 			c.commitLocked()
+		}
+		if n.lazy {
+			// IO left in the kernel without an owner needs the check.
+			n.armLocked()
 		}
 		if n.wantOwner > 0 {
 			// Let a waiting GetEvents caller take the eventfd.
@@ -237,7 +283,7 @@ func (n *native) kwaitLocked(deadline time.Time) (timedOut bool) {
 	c := n.c
 	if !n.pokeArmed {
 		cbs := [1]*abi.LegacyIocb{&n.pokeLcb}
-		if _, e := ioSubmit(n.ctx, cbs[:]); e == 0 {
+		if _, e := ioSubmit(n.ctx, cbs[:], n.holdP()); e == 0 {
 			n.pokeArmed = true
 		}
 	}
@@ -278,6 +324,19 @@ func (n *native) kwaitLocked(deadline time.Time) (timedOut bool) {
 	return timedOut
 }
 
+// holdP reports whether io_submit may keep the P (ioSubmit): whether
+// GOMAXPROCS is above 1. runtime.GOMAXPROCS takes the scheduler's lock,
+// which cost 1 % of the CPU at QD1 on zram when read per submission, so
+// it is re-read every 1024 calls; a change is seen that much later. c.mu
+// is held.
+func (n *native) holdP() bool {
+	if n.holdReads&1023 == 0 {
+		n.multiP = runtime.GOMAXPROCS(0) > 1
+	}
+	n.holdReads++
+	return n.multiP
+}
+
 // armLocked makes sure someone will drain completions of iocbs the kernel
 // holds when nobody owns the eventfd: it kicks the background goroutine,
 // or in lazy mode arms the check timer if it is not armed already.
@@ -288,7 +347,8 @@ func (n *native) armLocked() {
 	if n.lazy {
 		if !n.armed {
 			n.armed = true
-			n.seenSeq = n.seq
+			n.came.Store(false)
+			n.period.Store(int64(lazyCheck))
 			n.timer.Reset(lazyCheck)
 		}
 		return
@@ -310,8 +370,40 @@ func (n *native) takeLocked() bool {
 	}
 	n.owner = ownWaiter
 	n.lazy = true
-	n.seq++
+	n.noteCame()
 	return true
+}
+
+// callersCompleteLocked records that a GetEvents caller that would have
+// waited found its events without waiting: it completes the IO itself,
+// as one that owns the completions does (takeLocked), so the background
+// goroutine need not wake for every batch (at QD32 on zram it did, on a
+// second thread: 10-15 % of the CPU). With nobody owning the eventfd the
+// context goes lazy at once. With the background goroutine parked on it,
+// that must not happen behind its back: iocbs issued lazily never signal
+// the eventfd, and a caller found draining the kernel ring first keeps
+// it from seeing the ones that do, so it could stay parked as the owner
+// with nobody to hand over to a caller that then has to wait. It is
+// asked to let go instead, and woken by a write to its eventfd, once.
+func (n *native) callersCompleteLocked() {
+	switch n.owner {
+	case ownNone:
+		n.lazy = true
+	case ownBackground:
+		if !n.yieldReq.Load() {
+			n.yieldReq.Store(true)
+			_, _ = unix.Write(n.efdN, one[:])
+		}
+	}
+}
+
+// noteCame records a GetEvents call for the lazy mode's check. Once per
+// period is enough, and a load is cheaper than a store (an XCHG on amd64)
+// on every call.
+func (n *native) noteCame() {
+	if !n.came.Load() {
+		n.came.Store(true)
+	}
 }
 
 // drainLocked takes every completion the kernel has posted and finishes
@@ -375,7 +467,7 @@ func (n *native) flushLocked() {
 		}
 	}
 	for i := 0; i < len(n.batch); {
-		k, e := ioSubmit(n.ctx, n.batch[i:])
+		k, e := ioSubmit(n.ctx, n.batch[i:], n.holdP())
 		if e != 0 {
 			c.completeLocked(n.bidx[i], -int64(e), 0, false)
 			i++
@@ -391,7 +483,7 @@ func (n *native) flushLocked() {
 // resubmitLocked issues one slot's lcb at once (re-arming a POLL).
 func (n *native) resubmitLocked(idx int32) unix.Errno {
 	cbs := [1]*abi.LegacyIocb{&n.c.slots[idx].lcb}
-	_, e := ioSubmit(n.ctx, cbs[:])
+	_, e := ioSubmit(n.ctx, cbs[:], n.holdP())
 	return e
 }
 

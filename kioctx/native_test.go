@@ -2,6 +2,7 @@ package kioctx
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 	"time"
 
@@ -146,4 +147,80 @@ func TestLazyHandover(t *testing.T) {
 		got += len(events(t, out[:n]))
 	}
 	t.Logf("8 events in %v without GetEvents", time.Since(start))
+}
+
+// A GetEvents caller that always finds its events without waiting
+// completes the IO itself, as one that waits does: the context goes lazy
+// and the background goroutine is not woken for every submission (which
+// would cost a second thread per batch).
+func TestLazyWithoutWaiting(t *testing.T) {
+	c := newCtx(t, 16, 0, 0)
+	f, _ := directFile(t, 1<<20)
+	mem := alignedBuf(t, 4096)
+	one := []Iocb{{Opcode: abi.OpPread, Fd: int32(f.Fd()), Buf: mem}}
+	out := make([]byte, 16*c.maxEv)
+	round := func() {
+		t.Helper()
+		if _, err := c.Submit(one); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			// A zero timeout never waits: the event is taken only once
+			// the kernel has posted it.
+			n, err := c.GetEvents(1, out, 0)
+			if n > 0 {
+				return
+			}
+			if err != nil && !errors.Is(err, ErrTimeout) {
+				t.Fatal(err)
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no event after 10s")
+			}
+		}
+	}
+	for i := 0; i < 5; i++ {
+		round()
+	}
+	// The first submission, before any GetEvents, kicked the background
+	// goroutine; let that wake happen before counting.
+	settle := time.Now().Add(10 * time.Second)
+	for {
+		c.mu.Lock()
+		idle := !c.nat.kicked && c.nat.owner != ownBackground
+		c.mu.Unlock()
+		if idle {
+			break
+		}
+		if time.Now().After(settle) {
+			t.Fatal("the background goroutine did not settle in 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.mu.Lock()
+	before := c.nat.bgWakes
+	c.mu.Unlock()
+	const rounds = 200
+	for i := 0; i < rounds; i++ {
+		round()
+	}
+	c.mu.Lock()
+	wakes, lazy := c.nat.bgWakes-before, c.nat.lazy
+	c.mu.Unlock()
+	if !lazy {
+		t.Error("GetEvents callers that never waited did not put the context in lazy mode")
+	}
+	if wakes > 0 {
+		t.Errorf("the background goroutine woke %d times in %d submissions that a GetEvents caller completed", wakes, rounds)
+	}
+	// A caller that now has to wait still gets its event: nobody is left
+	// owning the completions without being told of them.
+	if _, err := c.Submit(one); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if n, err := c.GetEvents(1, out, 10*time.Second); err != nil || n == 0 {
+		t.Fatalf("a waiting GetEvents after lazy callers: %d bytes, %v after %v", n, err, time.Since(start))
+	}
 }

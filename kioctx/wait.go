@@ -102,9 +102,12 @@ func (c *Context) getEvents(ctx context.Context, min int, buf []byte, timeout ti
 		n += k
 		got += cnt
 		if cnt > 0 {
-			c.nat.seq++
+			c.nat.noteCame()
 		}
 		if err != nil || got >= min || len(buf)-n < c.maxEv {
+			if min > 0 && got >= min {
+				c.nat.callersCompleteLocked()
+			}
 			c.nat.armLocked()
 			c.mu.Unlock()
 			return n, err
@@ -245,7 +248,7 @@ func (c *Context) collectLocked(dst []byte) (n, cnt int, err error) {
 		}
 	}
 	c.noteHeadLocked()
-	c.overflowHint.Store(c.prod.OverflowLen() > 0)
+	c.noteOverflowLocked()
 	return n, cnt, err
 }
 

@@ -193,7 +193,7 @@ func (s *sideStats) fio(elapsed time.Duration) fioSide {
 		f.BwBytes = int64(float64(s.bytes) / sec)
 		f.Bw = f.BwBytes >> 10
 	}
-	f.SlatNs = s.slat.fio(false)
+	f.SlatNs = s.slat.fio()
 	f.ClatNs = s.clat.fio(true)
 	f.LatNs = s.lat.fio(false)
 	var mean float64
@@ -226,7 +226,7 @@ func writeJSON(w io.Writer, ri *runInfo, jobs []*jobResult) error {
 			JobOptions: map[string]string{"name": j.name},
 			Read:       j.read.fio(j.elapsed),
 			Write:      j.write.fio(j.elapsed),
-			Trim:       (&sideStats{slat: newLatHist(), clat: newLatHist(), lat: newLatHist()}).fio(0),
+			Trim:       (&sideStats{slat: new(moments), clat: newLatHist(), lat: newLatHist()}).fio(0),
 			JobRuntime: j.elapsed.Milliseconds(),
 			Ctx:        ri.ctx,
 			Majf:       ri.majf,

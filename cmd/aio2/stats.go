@@ -11,14 +11,15 @@ import (
 // sideStats accumulates one direction (read or write) of one job.
 type sideStats struct {
 	ios, bytes, short, errs int64
-	slat, clat, lat         *latHist
+	slat                    *moments // fio gives slat no percentiles
+	clat, lat               *latHist
 	// samples are per-second IO counts, for fio's iops_min/max/mean.
 	samples []int64
 	bsamp   []int64
 }
 
 func newSideStats() sideStats {
-	return sideStats{slat: newLatHist(), clat: newLatHist(), lat: newLatHist()}
+	return sideStats{slat: new(moments), clat: newLatHist(), lat: newLatHist()}
 }
 
 func (s *sideStats) merge(o *sideStats) {

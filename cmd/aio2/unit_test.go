@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -184,5 +186,57 @@ func TestSteadyStateDoesNotAllocate(t *testing.T) {
 	}
 	if allocs > limit {
 		t.Fatalf("a cycle of %d IOs allocates %v times", o.iodepth, allocs)
+	}
+}
+
+// moments gives what a direct two-pass computation gives, merged or not,
+// and clamps as latHist does.
+func TestMoments(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	vals := make([]int64, 1000)
+	for i := range vals {
+		vals[i] = 1 + r.Int64N(5_000_000)
+	}
+	var whole, a, b moments
+	for i, v := range vals {
+		whole.record(v)
+		if i < 300 {
+			a.record(v)
+		} else {
+			b.record(v)
+		}
+	}
+	a.merge(&b)
+	var sum float64
+	lo, hi := vals[0], vals[0]
+	for _, v := range vals {
+		sum += float64(v)
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	mean := sum / float64(len(vals))
+	var ss float64
+	for _, v := range vals {
+		ss += (float64(v) - mean) * (float64(v) - mean)
+	}
+	sd := math.Sqrt(ss / float64(len(vals)-1))
+	for name, m := range map[string]*moments{"one pass": &whole, "merged": &a} {
+		f := m.fio()
+		if f.N != int64(len(vals)) || f.Min != lo || f.Max != hi {
+			t.Errorf("%s: N %d min %d max %d, want %d %d %d", name, f.N, f.Min, f.Max, len(vals), lo, hi)
+		}
+		if math.Abs(f.Mean-mean) > 1e-6*mean || math.Abs(f.Stddev-sd) > 1e-6*sd {
+			t.Errorf("%s: mean %f stddev %f, want %f %f", name, f.Mean, f.Stddev, mean, sd)
+		}
+	}
+	var c moments
+	c.record(0)
+	c.record(histMaxNs + 1)
+	if f := c.fio(); f.Min != 1 || f.Max != histMaxNs {
+		t.Errorf("clamping: min %d max %d", f.Min, f.Max)
+	}
+	var empty moments
+	empty.merge(&whole)
+	if empty != whole {
+		t.Error("merging into an empty moments does not copy")
 	}
 }

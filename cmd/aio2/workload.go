@@ -435,8 +435,10 @@ func (j *job) runInline(ctx context.Context) error {
 	lim := j.limits()
 	rs := j.states[0]
 	stop := ctx.Done()
+	// now is the time the last events were reaped, or the start: the
+	// clock is read once per wait, not once more per turn of the loop.
+	now := attrs.Now()
 	for {
-		now := attrs.Now()
 		stopping := false
 		select {
 		case <-stop:
@@ -457,7 +459,8 @@ func (j *job) runInline(ctx context.Context) error {
 			}
 		}
 		if j.inflight == 0 {
-			if stopping || !lim.more(j.issued, attrs.Now()) {
+			now = attrs.Now()
+			if stopping || !lim.more(j.issued, now) {
 				return nil
 			}
 			continue
@@ -466,7 +469,8 @@ func (j *job) runInline(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		n, err := j.consume(rs, evs, attrs.Now(), j.pushFree)
+		now = attrs.Now()
+		n, err := j.consume(rs, evs, now, j.pushFree)
 		j.inflight -= n
 		if err != nil {
 			return err
