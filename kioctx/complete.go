@@ -19,7 +19,7 @@ var one = [8]byte{1}
 func (c *Context) completeLocked(idx int32, res, res2 int64, ended bool) {
 	s := &c.slots[idx]
 	if s.t.Want != 0 {
-		s.s.CompleteNs = attrs.Now()
+		s.s.CompleteNs = c.stampDoneLocked()
 		if s.t.Want.Has(abi.AttrCPU) {
 			s.s.CompleteCPU = attrs.CPU()
 		}
@@ -44,6 +44,24 @@ func (c *Context) completeLocked(idx int32, res, res2 int64, ended bool) {
 	c.completed = true
 	c.releaseLocked(idx)
 }
+
+// stampDoneLocked is the completion time of an IO completing now: one
+// reading shared by a whole drain of the kernel's ring (beginDrainLocked
+// to endDrainLocked), a fresh one otherwise.
+func (c *Context) stampDoneLocked() int64 {
+	if !c.draining {
+		return attrs.Now()
+	}
+	if c.doneNs == 0 {
+		c.doneNs = attrs.Now()
+	}
+	return c.doneNs
+}
+
+// beginDrainLocked and endDrainLocked bracket the completion of a batch
+// of events the kernel posted together.
+func (c *Context) beginDrainLocked() { c.draining, c.doneNs = true, 0 }
+func (c *Context) endDrainLocked()   { c.draining, c.doneNs = false, 0 }
 
 // encodeEvent appends the EVENT record of slot s to dst.
 func (c *Context) encodeEvent(dst []byte, s *slot, key uint64, res, res2 int64) []byte {

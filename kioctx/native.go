@@ -318,9 +318,11 @@ func (n *native) kwaitLocked(deadline time.Time) (timedOut bool) {
 	}
 	c.mu.Lock()
 	n.kwait = false
+	c.beginDrainLocked()
 	for i := 0; i < k; i++ {
 		c.nativeDoneLocked(&n.kevs[i])
 	}
+	c.endDrainLocked()
 	return timedOut
 }
 
@@ -427,9 +429,11 @@ func (n *native) drainLocked() {
 				return
 			}
 		}
+		n.c.beginDrainLocked()
 		for i := 0; i < k; i++ {
 			n.c.nativeDoneLocked(&n.evs[i])
 		}
+		n.c.endDrainLocked()
 		if k < len(n.evs) {
 			return
 		}
@@ -452,6 +456,7 @@ func (n *native) flushLocked() {
 		return
 	}
 	c := n.c
+	var issue int64 // one reading for the batch, and only for TIMESTAMPS
 	for _, idx := range n.bidx {
 		s := &c.slots[idx]
 		if n.lazy && s.state == stNative {
@@ -463,7 +468,12 @@ func (n *native) flushLocked() {
 		}
 		if s.t.Want != 0 {
 			c.eng.Begin(&s.t, &s.s)
-			s.s.IssueNs = attrs.Now()
+			if s.t.Want.Has(abi.AttrTimestamps) {
+				if issue == 0 {
+					issue = attrs.Now()
+				}
+				s.s.IssueNs = issue
+			}
 		}
 	}
 	for i := 0; i < len(n.batch); {

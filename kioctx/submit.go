@@ -83,7 +83,17 @@ func (c *Context) beginSubmit() error {
 		return ErrDestroyed
 	}
 	c.fds.batchValid = false
+	c.subNs = 0
 	return nil
+}
+
+// stampSubmitLocked is the submission time of the current submit call,
+// read when the first iocb that wants attributes needs it.
+func (c *Context) stampSubmitLocked() int64 {
+	if c.subNs == 0 {
+		c.subNs = attrs.Now()
+	}
+	return c.subNs
 }
 
 // endSubmit ends a submit call: one io_submit for the native batch,
@@ -220,7 +230,7 @@ func (c *Context) submitLocked(r *req) (uint64, error) {
 		}
 	}
 	if s.t.Want != 0 {
-		s.s.SubmitNs = attrs.Now()
+		s.s.SubmitNs = c.stampSubmitLocked()
 		if s.t.Want.Has(abi.AttrCPU) {
 			s.s.SubmitCPU = attrs.CPU()
 		}

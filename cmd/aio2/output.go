@@ -195,7 +195,7 @@ func (s *sideStats) fio(elapsed time.Duration) fioSide {
 	}
 	f.SlatNs = s.slat.fio()
 	f.ClatNs = s.clat.fio(true)
-	f.LatNs = s.lat.fio(false)
+	f.LatNs = s.lat.fio()
 	var mean float64
 	f.IopsMin, f.IopsMax, f.IopsMean, f.IopsStddev = sampleStats(s.samples)
 	f.IopsSample = len(s.samples)
@@ -226,7 +226,7 @@ func writeJSON(w io.Writer, ri *runInfo, jobs []*jobResult) error {
 			JobOptions: map[string]string{"name": j.name},
 			Read:       j.read.fio(j.elapsed),
 			Write:      j.write.fio(j.elapsed),
-			Trim:       (&sideStats{slat: new(moments), clat: newLatHist(), lat: newLatHist()}).fio(0),
+			Trim:       (&sideStats{slat: new(moments), lat: new(moments), clat: newLatHist()}).fio(0),
 			JobRuntime: j.elapsed.Milliseconds(),
 			Ctx:        ri.ctx,
 			Majf:       ri.majf,

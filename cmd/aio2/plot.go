@@ -62,7 +62,10 @@ func writePlot(path string, jobs []*jobResult) error {
 			name string
 			s    *sideStats
 		}{{"read", &j.read}, {"write", &j.write}} {
-			if err := add(fmt.Sprintf("%s %s: submit to reap (lat)", j.name, d.name), d.s.lat, false); err != nil {
+			if d.s.latH == nil {
+				continue
+			}
+			if err := add(fmt.Sprintf("%s %s: submit to reap (lat)", j.name, d.name), d.s.latH, false); err != nil {
 				return err
 			}
 		}

@@ -11,15 +11,24 @@ import (
 // sideStats accumulates one direction (read or write) of one job.
 type sideStats struct {
 	ios, bytes, short, errs int64
-	slat                    *moments // fio gives slat no percentiles
-	clat, lat               *latHist
+	// fio gives slat and lat no percentiles by default: their moments
+	// are enough, and cheaper per IO than a histogram record.
+	slat, lat *moments
+	clat      *latHist
+	// latH is lat's distribution, kept only for --plot.
+	latH *latHist
 	// samples are per-second IO counts, for fio's iops_min/max/mean.
 	samples []int64
 	bsamp   []int64
 }
 
-func newSideStats() sideStats {
-	return sideStats{slat: new(moments), clat: newLatHist(), lat: newLatHist()}
+// newSideStats returns empty stats; plot keeps lat's distribution too.
+func newSideStats(plot bool) sideStats {
+	s := sideStats{slat: new(moments), lat: new(moments), clat: newLatHist()}
+	if plot {
+		s.latH = newLatHist()
+	}
+	return s
 }
 
 func (s *sideStats) merge(o *sideStats) {
@@ -30,6 +39,12 @@ func (s *sideStats) merge(o *sideStats) {
 	s.slat.merge(o.slat)
 	s.clat.merge(o.clat)
 	s.lat.merge(o.lat)
+	if o.latH != nil {
+		if s.latH == nil {
+			s.latH = newLatHist()
+		}
+		s.latH.merge(o.latH)
+	}
 	for i, v := range o.samples {
 		if i < len(s.samples) {
 			s.samples[i] += v

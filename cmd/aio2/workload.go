@@ -45,7 +45,7 @@ type reapState struct {
 }
 
 func newReapState(o *ioOptions, maxEv uint32) *reapState {
-	return &reapState{read: newSideStats(), write: newSideStats(), attrs: newAttrStats(o.attrs),
+	return &reapState{read: newSideStats(o.plot != ""), write: newSideStats(o.plot != ""), attrs: newAttrStats(o.attrs),
 		buf: make([]byte, max(int(maxEv)*64, 64<<10))}
 }
 
@@ -336,6 +336,9 @@ func (j *job) consume(rs *reapState, buf []byte, now int64, release func(int32))
 		}
 		side.ios++
 		side.lat.record(lat)
+		if side.latH != nil {
+			side.latH.record(lat)
+		}
 		side.slat.record(slat)
 		side.clat.record(lat - slat)
 		switch {
@@ -650,7 +653,7 @@ func (j *job) runExternal(ctx context.Context) error {
 
 // result merges the reapers' states into the job's report.
 func (j *job) result(interrupted bool) *jobResult {
-	r := &jobResult{name: j.o.name, jobs: 1, read: newSideStats(), write: newSideStats(),
+	r := &jobResult{name: j.o.name, jobs: 1, read: newSideStats(j.o.plot != ""), write: newSideStats(j.o.plot != ""),
 		attrs: newAttrStats(j.o.attrs), elapsed: j.end.Sub(j.start), interrupted: interrupted || j.interrupted}
 	if j.o.numjobs > 1 {
 		r.name = fmt.Sprintf("%s.%d", j.o.name, j.id)

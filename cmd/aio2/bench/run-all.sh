@@ -1,10 +1,11 @@
 #!/bin/sh
-# The measurements of docs/benchmarks.md, in one go (about 15 minutes).
+# The measurements of docs/benchmarks.md, in one go (about 25 minutes).
 # Run as root from the module root:  sh cmd/aio2/bench/run-all.sh [OUTDIR]
-# It builds aio2, runs shared/bench/vs-fio.py on a 1 GiB file on the disk
-# and on a loop device over a 1 GiB file in /dev/shm (RAM), and
-# attr-overhead.py on both; the loop device and its file are removed at
-# the end. Raw output goes to OUTDIR (default /tmp/aio2-bench).
+# It builds aio2, runs shared/bench/vs-fio.py on a 1 GiB file on the disk,
+# on a loop device over a 1 GiB file in /dev/shm (RAM) and on a 1 GiB
+# zram device (RAM, no worker thread), and attr-overhead.py on each; the
+# loop device, its file and the zram device are removed at the end. Raw
+# output goes to OUTDIR (default /tmp/aio2-bench).
 set -eu
 out=${1:-/tmp/aio2-bench}
 mkdir -p "$out"
@@ -30,4 +31,23 @@ python3 "$shared/bench/vs-fio.py" --filename "$loop" --size 1G --qd 1 32 --reps 
 python3 "$shared/bench/vs-fio.py" --filename "$loop" --size 1G --qd 1 32 --reps 3 --runtime 10 --aio2 "$bin" --aio2-extra=--attrs=latency | tee "$out/ram-vs-fio-attrs-latency.txt"
 python3 cmd/aio2/bench/attr-overhead.py --filename "$loop" --reps 5 --runtime 5 --aio2 "$bin" \
 	--sets none latency latency,timestamps,cpu device | tee "$out/ram-attr-overhead.txt"
+losetup -d $loop; rm -f $img
+trap - EXIT
+
+# RAM without a worker thread: zram, where a read completes inside
+# io_submit, so only software is measured (needs /sys/block/zram0 unused,
+# disksize 0; it is filled with random data, which zram stores as is).
+if [ -e /sys/block/zram0 ] && [ "$(cat /sys/block/zram0/disksize)" = 0 ]; then
+	echo 1G >/sys/block/zram0/disksize
+	trap 'echo 1 >/sys/block/zram0/reset' EXIT
+	dd if=/dev/urandom of=/dev/zram0 bs=1M count=1024 oflag=direct status=none
+	python3 "$shared/bench/vs-fio.py" --filename /dev/zram0 --size 1G --qd 1 32 --reps 5 --runtime 5 --aio2 "$bin" | tee "$out/zram-vs-fio.txt"
+	python3 "$shared/bench/vs-fio.py" --filename /dev/zram0 --size 1G --qd 1 32 --reps 5 --runtime 5 --aio2 "$bin" --aio2-extra=--attrs=latency | tee "$out/zram-vs-fio-attrs-latency.txt"
+	for qd in 32 1; do
+		python3 cmd/aio2/bench/attr-overhead.py --filename /dev/zram0 --iodepth $qd --reps 5 --runtime 5 --aio2 "$bin" \
+			--sets none latency latency,timestamps,cpu | tee "$out/zram-attr-overhead-qd$qd.txt"
+	done
+else
+	echo "zram0 missing or in use: zram rows skipped" | tee "$out/zram-skipped.txt"
+fi
 uptime | tee "$out/load-after.txt"
