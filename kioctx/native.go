@@ -26,11 +26,11 @@ import (
 // a driver eventfd that the iocbs signal (IOCB_FLAG_RESFD). The background
 // goroutine is kicked when IO is left in the kernel with no owner, unless
 // GetEvents callers have been seen owning the completions, or finding
-// their events without having to wait ("lazy"): then
-// iocbs are issued without IOCB_FLAG_RESFD, and a timer checks every
-// lazyCheck (doubling up to lazyCheckMax) whether GetEvents callers still
-// come, handing over to the background goroutine if a whole period passed
-// with IO in flight and no GetEvents call. The timer is armed at most once per period: arming a
+// their events without having to wait ("lazy"): then iocbs are issued
+// without IOCB_FLAG_RESFD, and a timer checks every lazyCheck (doubling up
+// to lazyCheckMax) whether GetEvents callers still come, handing over to
+// the background goroutine if a whole period passed with IO in flight and
+// no GetEvents call. The timer is armed at most once per period: arming a
 // timer wakes an idle thread (wakep), the very cost this avoids.
 // docs/kioctx.md has the figures.
 type native struct {
@@ -68,7 +68,7 @@ type native struct {
 	kwait     bool   // the owner is in io_getevents: leave the kernel ring alone
 	pokeArmed bool   // the poke POLL is in the kernel
 	silent    int    // native iocbs in the kernel without IOCB_FLAG_RESFD
-	bgWakes   int    // times the background goroutine woke to drain (kick or eventfd)
+	bgWakes   int    // times the background goroutine woke to drain (kick or eventfd); for tests
 	multiP    bool   // GOMAXPROCS > 1 when last read (see holdP)
 	holdReads uint32 // holdP calls, to re-read GOMAXPROCS now and then
 	// came says a GetEvents call waited or took events since the timer
