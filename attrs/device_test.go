@@ -302,19 +302,27 @@ func TestDeviceWrites(t *testing.T) {
 	e := NewEngine(Clock{}, NewDevice())
 	reqs := reqsFor(abi.AttrDevice, abi.AttrLatency)
 	ok, n := 0, 0
-	directRunOp(t, e, abi.OpPwrite, fd, size, 4096, 16, 1000, reqs, func(io *directIO) {
+	directRunOp(t, e, abi.OpPwrite, fd, size, 4096, 16, 1000, reqs, deviceChecker(t, "write", e, reqs, &ok, &n))
+	if ok*100 < n*99 {
+		t.Fatalf("DEVICE OK on %d of %d O_DIRECT writes", ok, n)
+	}
+}
+
+// deviceChecker returns a directRun callback that counts the IOs in *n and
+// those whose DEVICE came back OK in *ok, and fails the test for an OK
+// one with no request or more device time than its LATENCY. reqs must ask
+// for DEVICE and LATENCY.
+func deviceChecker(t *testing.T, what string, e *Engine, reqs []byte, ok, n *int) func(*directIO) {
+	return func(io *directIO) {
 		out, _ := e.Encode(nil, reqs, &io.t, &io.s, 64)
 		m := attrMap(t, out)
-		n++
+		*n++
 		if ns, r, good := m[abi.AttrDevice].Device(); good {
 			lat, _ := m[abi.AttrLatency].U64()
 			if r < 1 || ns > lat {
-				t.Errorf("write: device %d ns in %d requests, latency %d", ns, r, lat)
+				t.Errorf("%s: device %d ns in %d requests, latency %d", what, ns, r, lat)
 			}
-			ok++
+			*ok++
 		}
-	})
-	if ok*100 < n*99 {
-		t.Fatalf("DEVICE OK on %d of %d O_DIRECT writes", ok, n)
 	}
 }

@@ -67,18 +67,7 @@ func TestFlavours(t *testing.T) {
 	e := NewEngine(Clock{}, NewDevice(), NewCache(CacheBPF))
 	reqs := reqsFor(abi.AttrDevice, abi.AttrLatency)
 	ok, n := 0, 0
-	directRun(t, e, fd, size, 4096, 16, 1000, reqs, func(io *directIO) {
-		out, _ := e.Encode(nil, reqs, &io.t, &io.s, 64)
-		m := attrMap(t, out)
-		n++
-		if ns, r, good := m[abi.AttrDevice].Device(); good {
-			lat, _ := m[abi.AttrLatency].U64()
-			if r < 1 || ns > lat {
-				t.Errorf("raw_tp DEVICE %d ns %d requests, latency %d", ns, r, lat)
-			}
-			ok++
-		}
-	})
+	directRun(t, e, fd, size, 4096, 16, 1000, reqs, deviceChecker(t, "raw_tp", e, reqs, &ok, &n))
 	// 95%, not 99%: under load a burst of completions (about a queue
 	// depth) is sometimes not seen (docs/attributes.md), and 1000 IOs at
 	// depth 16 leave no room for one at 99%.

@@ -110,13 +110,7 @@ func (c *Context) commitLocked() {
 			c.acct.published = c.acct.produced
 			c.signalEventfd()
 		}
-		if c.completed {
-			c.completed = false
-			c.wakeWaitersLocked()
-			if c.nat.owner == ownWaiter {
-				c.nat.poke()
-			}
-		}
+		c.wakeCompletedLocked()
 		return
 	}
 	if c.prod.OverflowLen() > 0 {
@@ -133,14 +127,21 @@ func (c *Context) commitLocked() {
 	if signal {
 		c.signalEventfd()
 	}
-	if c.completed {
-		c.completed = false
-		c.wakeWaitersLocked()
-		if c.nat.owner == ownWaiter {
-			// The owner waits for the kernel only; an event from a pool
-			// worker or a cancel must wake it too.
-			c.nat.poke()
-		}
+	c.wakeCompletedLocked()
+}
+
+// wakeCompletedLocked wakes GetEvents waiters once if an event was produced
+// since the last commit.
+func (c *Context) wakeCompletedLocked() {
+	if !c.completed {
+		return
+	}
+	c.completed = false
+	c.wakeWaitersLocked()
+	if c.nat.owner == ownWaiter {
+		// The owner waits for the kernel only; an event from a pool
+		// worker or a cancel must wake it too.
+		c.nat.poke()
 	}
 }
 

@@ -43,6 +43,33 @@ func reportRate(b *testing.B, events int, d time.Duration) {
 	b.ReportMetric(float64(events)/d.Seconds()/1e6, "Mev/s")
 }
 
+// produceReap is the loop of the one-goroutine benchmarks: b.N events of
+// size bytes, appended and committed in batches of benchBatch, each batch
+// reaped at once; it reports the rate, and returns the payload checksum
+// when sum is set (0 otherwise, so that the store cost is measured alone).
+func produceReap(b *testing.B, p *Producer, rp *Reaper, size int, sum bool) uint64 {
+	rec := appendTestEvent(nil, 1, size)
+	buf := make([]byte, 0, benchBatch*size)
+	var total uint64
+	b.ResetTimer()
+	start := time.Now()
+	for done := 0; done < b.N; {
+		k := min(benchBatch, b.N-done)
+		for i := 0; i < k; i++ {
+			p.Append(rec)
+		}
+		p.Commit()
+		var n int
+		buf, n, _ = rp.Reap(buf[:0], benchBatch)
+		if sum {
+			total += sumPayload(buf)
+		}
+		done += n
+	}
+	reportRate(b, b.N, time.Since(start))
+	return total
+}
+
 // BenchmarkOneGoroutine produces 64 events, commits, and reaps them, in one
 // goroutine: the instruction cost of the protocol, with no cache-line
 // transfers (ringbench -1).
@@ -56,25 +83,8 @@ func BenchmarkOneGoroutine(b *testing.B) {
 				if mode == "single" {
 					rp, _ = NewSingleReaper(r)
 				}
-				rec := appendTestEvent(nil, 1, size)
-				buf := make([]byte, 0, benchBatch*size)
-				var sum uint64
 				b.ReportAllocs()
-				b.ResetTimer()
-				start := time.Now()
-				for done := 0; done < b.N; {
-					k := min(benchBatch, b.N-done)
-					for i := 0; i < k; i++ {
-						p.Append(rec)
-					}
-					p.Commit()
-					var n int
-					buf, n, _ = rp.Reap(buf[:0], benchBatch)
-					sum += sumPayload(buf)
-					done += n
-				}
-				reportRate(b, b.N, time.Since(start))
-				sink.Add(sum)
+				sink.Add(produceReap(b, p, rp, size, true))
 			})
 		}
 	}
@@ -89,21 +99,7 @@ func BenchmarkProducerStores(b *testing.B) {
 			p := NewProducer(r)
 			p.atomicStores = atomicStores
 			rp, _ := NewSingleReaper(r)
-			rec := appendTestEvent(nil, 1, 104)
-			buf := make([]byte, 0, benchBatch*104)
-			b.ResetTimer()
-			start := time.Now()
-			for done := 0; done < b.N; {
-				k := min(benchBatch, b.N-done)
-				for i := 0; i < k; i++ {
-					p.Append(rec)
-				}
-				p.Commit()
-				var n int
-				buf, n, _ = rp.Reap(buf[:0], benchBatch)
-				done += n
-			}
-			reportRate(b, b.N, time.Since(start))
+			produceReap(b, p, rp, 104, false)
 		})
 	}
 }
