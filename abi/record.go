@@ -145,14 +145,15 @@ func DecodeEvent(rec []byte, off int, ev *Event) error {
 		return errf("event", off, syscall.EINVAL, "len %d does not match the record's %d bytes", h.Len, len(rec))
 	}
 	le := binary.LittleEndian
-	*ev = Event{
-		Flags: h.Flags,
-		Data:  le.Uint64(rec[8:]),
-		Obj:   le.Uint64(rec[16:]),
-		Res:   int64(le.Uint64(rec[24:])),
-		Res2:  int64(le.Uint64(rec[32:])),
-		Attrs: rec[EventHeaderBytes:],
-	}
+	// Field by field, not *ev = Event{...}: a literal is built on the
+	// stack with narrow stores and copied with 16-byte loads, which the
+	// CPU cannot forward from them (a stall per event when reaping).
+	ev.Flags = h.Flags
+	ev.Data = le.Uint64(rec[8:])
+	ev.Obj = le.Uint64(rec[16:])
+	ev.Res = int64(le.Uint64(rec[24:]))
+	ev.Res2 = int64(le.Uint64(rec[32:]))
+	ev.Attrs = rec[EventHeaderBytes:]
 	return nil
 }
 

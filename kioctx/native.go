@@ -485,7 +485,8 @@ func (n *native) flushLocked() {
 		}
 		i += k
 	}
-	clear(n.batch)
+	// Not cleared: the pointers are into c.slots, which lives as long as
+	// n, and clearing a pointer slice costs a write-barrier check per call.
 	n.batch = n.batch[:0]
 	n.bidx = n.bidx[:0]
 }

@@ -54,6 +54,7 @@ func (c *Context) RegisterFile(fd int) error {
 		c.fds.reg = make(map[int32]regEntry)
 	}
 	c.fds.reg[int32(fd)] = ent
+	c.fds.regHit = 0
 	// A Submit batch entry for fd is superseded.
 	c.fds.batchValid = false
 	return nil
@@ -72,6 +73,7 @@ func (c *Context) UnregisterFile(fd int) error {
 		return errorf("register", unix.ENOENT, "fd %d is not registered", fd)
 	}
 	delete(c.fds.reg, int32(fd))
+	c.fds.regHit = 0
 	// The cached alignment was the registered one; look again.
 	delete(c.fds.dio, int32(fd))
 	c.fds.batchValid = false

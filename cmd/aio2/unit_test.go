@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/aio2/aio2/abi"
 )
 
@@ -239,4 +241,40 @@ func TestMoments(t *testing.T) {
 	if empty != whole {
 		t.Error("merging into an empty moments does not copy")
 	}
+}
+
+// TestSharedCountersCatchUp checks what the progress line and the
+// per-second samples read: the job's shared counters lag the reapers by
+// at most publishEvery events or publishAfter, and hold every reaped IO
+// once the run ends (publish with force).
+func TestSharedCountersCatchUp(t *testing.T) {
+	o := &ioOptions{bs: 4096}
+	j := &job{o: o, slots: make([]slot, 4)}
+	for i := range j.slots {
+		j.slots[i].buf = make([]byte, 4096)
+	}
+	j.slots[3].write = true
+	rs := newReapState(o, 4096)
+	one := func(data uint64) []byte { return abi.EndEvent(abi.BeginEvent(nil, data, data, 4096, 0), 0, 0) }
+	consume := func(data uint64, now int64) {
+		t.Helper()
+		if n, err := j.consume(rs, one(data), now, func(int32) {}); n != 1 || err != nil {
+			t.Fatalf("consume: %d, %v", n, err)
+		}
+	}
+	consume(0, 1)
+	consume(3, 2)
+	require.Zero(t, j.rIOs.Load()+j.wIOs.Load(), "two events within publishAfter: not published yet")
+	consume(1, 2+publishAfter)
+	require.Equal(t, [4]int64{2, 8192, 1, 4096}, [4]int64{j.rIOs.Load(), j.rBytes.Load(), j.wIOs.Load(), j.wBytes.Load()})
+	for i := range publishEvery - 1 {
+		consume(2, 3+publishAfter+int64(i))
+	}
+	require.Equal(t, int64(2), j.rIOs.Load(), "%d events: one short of publishEvery", publishEvery-1)
+	consume(2, 4+publishAfter)
+	require.Equal(t, int64(2+publishEvery), j.rIOs.Load())
+	consume(0, 5+publishAfter)
+	j.publish(rs, 0, true)
+	require.Equal(t, [4]int64{3 + publishEvery, (3 + publishEvery) * 4096, 1, 4096}, [4]int64{j.rIOs.Load(), j.rBytes.Load(), j.wIOs.Load(), j.wBytes.Load()})
+	require.Equal(t, rs.read.ios, j.rIOs.Load(), "the shared counters end equal to the report's")
 }
