@@ -392,10 +392,18 @@ func (n *native) callersCompleteLocked() {
 	case ownNone:
 		n.lazy = true
 	case ownBackground:
-		if !n.yieldReq.Load() {
-			n.yieldReq.Store(true)
-			_, _ = unix.Write(n.efdN, one[:])
-		}
+		n.askYieldLocked()
+	}
+}
+
+// askYieldLocked asks the background goroutine, parked on the eventfd, to
+// let go of it now (yieldReq, and a write to wake it), once. Without the
+// write it would notice only at its next wake-up, which for iocbs issued
+// lazily (no IOCB_FLAG_RESFD) is its lazyCheck deadline.
+func (n *native) askYieldLocked() {
+	if !n.yieldReq.Load() {
+		n.yieldReq.Store(true)
+		_, _ = unix.Write(n.efdN, one[:])
 	}
 }
 

@@ -148,6 +148,9 @@ func (c *Context) getEvents(ctx context.Context, min int, buf []byte, timeout ti
 		wanted := ctx == nil && c.nat.owner == ownBackground
 		if wanted {
 			c.nat.wantOwner++
+			// At once: parked on the eventfd, it may not wake for up to
+			// lazyCheck if the IO in flight was issued lazily.
+			c.nat.askYieldLocked()
 		}
 		ch := c.addWaiterLocked()
 		c.mu.Unlock()
