@@ -454,15 +454,8 @@ func TestLegacySharedAndNoRing(t *testing.T) {
 // GetEventsContext waiting on O_DIRECT IO after GetEvents callers made
 // the context lazy: the background goroutine must take over at once.
 func TestGetEventsContextAfterLazy(t *testing.T) {
-	c := newCtx(t, 8, 0, 0)
-	f, _ := directFile(t, 1<<20)
-	mem := alignedBuf(t, 4096)
-	one := []Iocb{{Opcode: abi.OpPread, Fd: int32(f.Fd()), Buf: mem}}
-	out := make([]byte, 8*c.maxEv)
-	for i := 0; i < 10; i++ {
-		c.Submit(one)
-		c.GetEvents(1, out, -1)
-	}
+	l := newLazyReads(t, 8, 4096, 10)
+	c, one, out := l.c, l.one, l.out
 	for i := 0; i < 50; i++ {
 		c.Submit(one)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -63,6 +63,35 @@ func directFile(t testing.TB, size int) (*os.File, string) {
 	return f, path
 }
 
+// lazyReads is what the lazy-mode tests share: a context, an O_DIRECT
+// file, a batch of one read of its first block into mem[:4096], a
+// getevents buffer, and a context made lazy by rounds of Submit and
+// GetEvents (GetEvents callers own the completions).
+type lazyReads struct {
+	c   *Context
+	f   *os.File
+	mem []byte
+	one []Iocb
+	out []byte
+}
+
+func newLazyReads(t testing.TB, maxInflight uint32, memBytes, rounds int) *lazyReads {
+	t.Helper()
+	c := newCtx(t, maxInflight, 0, 0)
+	f, _ := directFile(t, 1<<20)
+	l := &lazyReads{c: c, f: f, mem: alignedBuf(t, memBytes), out: make([]byte, int(maxInflight)*c.maxEv)}
+	l.one = []Iocb{{Opcode: abi.OpPread, Fd: int32(f.Fd()), Buf: l.mem[:4096]}}
+	for range rounds {
+		if _, err := c.Submit(l.one); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.GetEvents(1, l.out, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return l
+}
+
 func alignedBuf(t testing.TB, n int) []byte {
 	t.Helper()
 	b, err := AlignedBuf(n)

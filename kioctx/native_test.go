@@ -107,17 +107,8 @@ func TestQD1NoLostWakeup(t *testing.T) {
 // from the ring on the context's eventfd still gets every event: the
 // background goroutine takes over within a few lazyCheck periods.
 func TestLazyHandover(t *testing.T) {
-	c := newCtx(t, 16, 0, 0)
-	f, _ := directFile(t, 1<<20)
-	mem := alignedBuf(t, 8*4096)
-	one := []Iocb{{Opcode: abi.OpPread, Fd: int32(f.Fd()), Buf: mem[:4096]}}
-	out := make([]byte, 16*c.maxEv)
-	for i := 0; i < 20; i++ {
-		c.Submit(one)
-		if _, err := c.GetEvents(1, out, -1); err != nil {
-			t.Fatal(err)
-		}
-	}
+	l := newLazyReads(t, 16, 8*4096, 20)
+	c, f, mem, out := l.c, l.f, l.mem, l.out
 	c.mu.Lock()
 	lazy := c.nat.lazy
 	c.mu.Unlock()
@@ -233,17 +224,8 @@ func TestLazyWithoutWaiting(t *testing.T) {
 // at its lazyCheck deadline: `aio2 io --reaper=goroutines=1` did 16 k
 // IOPS on zram at QD32 where the inline reaper did 400 k.
 func TestParkedWaiterTakesOver(t *testing.T) {
-	c := newCtx(t, 16, 0, 0)
-	f, _ := directFile(t, 1<<20)
-	mem := alignedBuf(t, 4096)
-	one := []Iocb{{Opcode: abi.OpPread, Fd: int32(f.Fd()), Buf: mem}}
-	out := make([]byte, 16*c.maxEv)
-	for range 20 { // GetEvents callers own the completions: lazy mode
-		c.Submit(one)
-		if _, err := c.GetEvents(1, out, -1); err != nil {
-			t.Fatal(err)
-		}
-	}
+	l := newLazyReads(t, 16, 4096, 20)
+	c, one, out := l.c, l.one, l.out
 	c.mu.Lock()
 	before := c.nat.bgWakes
 	c.mu.Unlock()
