@@ -260,7 +260,7 @@ func reapLoop(rp *ring.Reaper, reg *ring.Region, t *reapTotals, c reapCtl) error
 			case idle < 64:
 				runtime.Gosched()
 			case idle < 64+256:
-				time.Sleep(20 * time.Microsecond)
+				nap(20 * time.Microsecond)
 			default:
 				time.Sleep(time.Millisecond)
 			}

@@ -663,7 +663,7 @@ func (j *job) runExternal(ctx context.Context) error {
 			if err := stalled(); err != nil {
 				return err
 			}
-			time.Sleep(50 * time.Microsecond)
+			nap(50 * time.Microsecond)
 			continue
 		}
 		progress = time.Now()
@@ -756,4 +756,16 @@ func maskNames(m uint64) []string {
 		}
 	}
 	return out
+}
+
+// nap sleeps for d, which is well under a millisecond, in nanosleep(2).
+// time.Sleep would round it up to about a millisecond whenever the
+// runtime's idle thread waits for the timer in epoll_pwait, whose timeout
+// has millisecond resolution (golang/go#44343): the polling of --reaper=
+// external and of "aio2 reap" ran at that pace, 24.6 k IOPS on zram at
+// QD32. The thread blocks in the kernel for d; EINTR (a signal for the
+// runtime) just ends the nap early.
+func nap(d time.Duration) {
+	ts := unix.NsecToTimespec(int64(d))
+	_ = unix.Nanosleep(&ts, nil)
 }
