@@ -761,7 +761,7 @@ func maskNames(m uint64) []string {
 // nap sleeps for d, which is well under a millisecond, in nanosleep(2).
 // time.Sleep would round it up to about a millisecond whenever the
 // runtime's idle thread waits for the timer in epoll_pwait, whose timeout
-// has millisecond resolution (golang/go#44343): the polling of --reaper=
+// has millisecond resolution (golang/go#53824): the polling of --reaper=
 // external and of "aio2 reap" ran at that pace, 24.6 k IOPS on zram at
 // QD32. The thread blocks in the kernel for d; EINTR (a signal for the
 // runtime) just ends the nap early.
