@@ -451,6 +451,53 @@ func TestLegacySharedAndNoRing(t *testing.T) {
 	}
 }
 
+// A GetEventsContext caller parked before the IO it waits for is
+// submitted in lazy mode: it cannot own the kernel wait, so the background
+// goroutine completes the IO, which must therefore signal the eventfd.
+// Issued without IOCB_FLAG_RESFD (as lazy mode does for GetEvents
+// callers), it was found only at the goroutine's 1 ms deadline.
+func TestGetEventsContextParkedFirst(t *testing.T) {
+	l := newLazyReads(t, 8, 4096, 10)
+	c, one := l.c, l.one
+	c.mu.Lock()
+	before := c.nat.bgDeadlines
+	c.mu.Unlock()
+	const rounds = 30
+	for i := range rounds {
+		got := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			out := make([]byte, 8*c.maxEv)
+			n, err := c.GetEventsContext(ctx, 1, out)
+			if err == nil && n == 0 {
+				err = errors.New("no event")
+			}
+			got <- err
+		}()
+		for parked := false; !parked; {
+			c.mu.Lock()
+			parked = c.nat.ctxWaiters == 1
+			c.mu.Unlock()
+			if !parked {
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+		if _, err := c.Submit(one); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-got; err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+	}
+	c.mu.Lock()
+	late := c.nat.bgDeadlines - before
+	c.mu.Unlock()
+	if late > 0 {
+		t.Errorf("%d of %d reads were found only at the background goroutine's deadline", late, rounds)
+	}
+}
+
 // GetEventsContext waiting on O_DIRECT IO after GetEvents callers made
 // the context lazy: the background goroutine must take over at once.
 func TestGetEventsContextAfterLazy(t *testing.T) {

@@ -59,18 +59,23 @@ type native struct {
 	batch     []*abi.LegacyIocb // iocbs queued for the next io_submit
 	bidx      []int32           // their slots
 	closed    bool
-	owner     uint8  // ownNone, ownBackground, ownWaiter
-	busy      int    // slots whose iocb the kernel holds (stNative, stPoll)
-	kicked    bool   // kick sent, background not yet run
-	armed     bool   // timer armed
-	lazy      bool   // GetEvents callers own the eventfd: arm lazily
-	wantOwner int    // GetEvents callers waiting for the background to let go
-	kwait     bool   // the owner is in io_getevents: leave the kernel ring alone
-	pokeArmed bool   // the poke POLL is in the kernel
-	silent    int    // native iocbs in the kernel without IOCB_FLAG_RESFD
-	bgWakes   int    // times the background goroutine woke to drain (kick or eventfd); for tests
-	multiP    bool   // GOMAXPROCS > 1 when last read (see holdP)
-	holdReads uint32 // holdP calls, to re-read GOMAXPROCS now and then
+	owner     uint8 // ownNone, ownBackground, ownWaiter
+	busy      int   // slots whose iocb the kernel holds (stNative, stPoll)
+	kicked    bool  // kick sent, background not yet run
+	armed     bool  // timer armed
+	lazy      bool  // GetEvents callers own the eventfd: arm lazily
+	wantOwner int   // GetEvents callers waiting for the background to let go
+	kwait     bool  // the owner is in io_getevents: leave the kernel ring alone
+	pokeArmed bool  // the poke POLL is in the kernel
+	silent    int   // native iocbs in the kernel without IOCB_FLAG_RESFD
+	// ctxWaiters counts GetEventsContext callers parked: they cannot own
+	// the kernel wait, so the background goroutine completes their IO,
+	// and it must be issued with IOCB_FLAG_RESFD even in lazy mode.
+	ctxWaiters  int
+	bgWakes     int    // times the background goroutine woke to drain (kick or eventfd); for tests
+	bgDeadlines int    // of those, wakes at the lazyCheck deadline (silent iocbs); for tests
+	multiP      bool   // GOMAXPROCS > 1 when last read (see holdP)
+	holdReads   uint32 // holdP calls, to re-read GOMAXPROCS now and then
 	// came says a GetEvents call waited or took events since the timer
 	// was armed or last found one. It is set under c.mu (see noteCame)
 	// but taken by the timer's check without it, so that a check that
@@ -243,6 +248,9 @@ func (n *native) loop() {
 				break
 			}
 			n.bgWakes++
+			if err != nil {
+				n.bgDeadlines++
+			}
 			n.drainLocked()
 			c.commitLocked()
 		}
@@ -467,7 +475,7 @@ func (n *native) flushLocked() {
 	var issue int64 // one reading for the batch, and only for TIMESTAMPS
 	for _, idx := range n.bidx {
 		s := &c.slots[idx]
-		if n.lazy && s.state == stNative {
+		if n.lazy && n.ctxWaiters == 0 && s.state == stNative {
 			// GetEvents callers wait in io_getevents: the eventfd
 			// signal would only wake the netpoller's thread for nothing.
 			s.lcb.Flags &^= abi.IOCB_FLAG_RESFD

@@ -153,6 +153,9 @@ func (c *Context) getEvents(ctx context.Context, min int, buf []byte, timeout ti
 			c.nat.askYieldLocked()
 		}
 		ch := c.addWaiterLocked()
+		if ctx != nil {
+			c.nat.ctxWaiters++
+		}
 		c.mu.Unlock()
 		if timeout > 0 && t == nil {
 			t = timers.Get().(*time.Timer)
@@ -170,6 +173,9 @@ func (c *Context) getEvents(ctx context.Context, min int, buf []byte, timeout ti
 		c.mu.Lock()
 		if wanted {
 			c.nat.wantOwner--
+		}
+		if ctx != nil {
+			c.nat.ctxWaiters--
 		}
 		c.dropWaiterLocked(ch)
 		c.mu.Unlock()
