@@ -458,38 +458,16 @@ func TestLegacySharedAndNoRing(t *testing.T) {
 // callers), it was found only at the goroutine's 1 ms deadline.
 func TestGetEventsContextParkedFirst(t *testing.T) {
 	l := newLazyReads(t, 8, 4096, 10)
-	c, one := l.c, l.one
+	c := l.c
 	c.mu.Lock()
 	before := c.nat.bgDeadlines
 	c.mu.Unlock()
 	const rounds = 30
-	for i := range rounds {
-		got := make(chan error, 1)
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			out := make([]byte, 8*c.maxEv)
-			n, err := c.GetEventsContext(ctx, 1, out)
-			if err == nil && n == 0 {
-				err = errors.New("no event")
-			}
-			got <- err
-		}()
-		for parked := false; !parked; {
-			c.mu.Lock()
-			parked = c.nat.ctxWaiters == 1
-			c.mu.Unlock()
-			if !parked {
-				time.Sleep(50 * time.Microsecond)
-			}
-		}
-		if _, err := c.Submit(one); err != nil {
-			t.Fatal(err)
-		}
-		if err := <-got; err != nil {
-			t.Fatalf("round %d: %v", i, err)
-		}
-	}
+	l.parkThenSubmit(t, rounds, func() (int, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return c.GetEventsContext(ctx, 1, make([]byte, 8*c.maxEv))
+	}, func() bool { return c.nat.ctxWaiters == 1 })
 	c.mu.Lock()
 	late := c.nat.bgDeadlines - before
 	c.mu.Unlock()

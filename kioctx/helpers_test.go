@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -90,6 +91,38 @@ func newLazyReads(t testing.TB, maxInflight uint32, memBytes, rounds int) *lazyR
 		}
 	}
 	return l
+}
+
+// parkThenSubmit runs rounds of: wait (a GetEvents flavour, for one
+// event) on a goroutine; once parked, read under c.mu, says it waits,
+// submit l.one; wait must return an event.
+func (l *lazyReads) parkThenSubmit(t *testing.T, rounds int, wait func() (int, error), parked func() bool) {
+	t.Helper()
+	c := l.c
+	for i := range rounds {
+		got := make(chan error, 1)
+		go func() {
+			n, err := wait()
+			if err == nil && n == 0 {
+				err = errors.New("no event")
+			}
+			got <- err
+		}()
+		for p := false; !p; {
+			c.mu.Lock()
+			p = parked()
+			c.mu.Unlock()
+			if !p {
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+		if _, err := c.Submit(l.one); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-got; err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+	}
 }
 
 func alignedBuf(t testing.TB, n int) []byte {

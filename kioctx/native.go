@@ -348,11 +348,18 @@ func (n *native) holdP() bool {
 }
 
 // armLocked makes sure someone will drain completions of iocbs the kernel
-// holds when nobody owns the eventfd: it kicks the background goroutine,
-// or in lazy mode arms the check timer if it is not armed already.
+// holds when nobody owns the eventfd: it wakes the GetEvents callers
+// parked, if any, so that one takes them over (a caller that parked while
+// the kernel held nothing had nothing to own; left asleep, its IO waited
+// for the lazy mode's check and then for the background goroutine's
+// deadline), and it kicks the background goroutine, or in lazy mode arms
+// the check timer if it is not armed already.
 func (n *native) armLocked() {
 	if n.owner != ownNone || n.busy == 0 || n.closed {
 		return
+	}
+	if len(n.c.waitList) > 0 {
+		n.c.wakeWaitersLocked()
 	}
 	if n.lazy {
 		if !n.armed {

@@ -225,35 +225,14 @@ func TestLazyWithoutWaiting(t *testing.T) {
 // IOPS on zram at QD32 where the inline reaper did 400 k.
 func TestParkedWaiterTakesOver(t *testing.T) {
 	l := newLazyReads(t, 16, 4096, 20)
-	c, one, out := l.c, l.one, l.out
+	c := l.c
 	c.mu.Lock()
 	before := c.nat.bgWakes
 	c.mu.Unlock()
 	const rounds = 50
-	for i := range rounds {
-		got := make(chan error, 1)
-		go func() {
-			n, err := c.GetEvents(1, out, 10*time.Second)
-			if err == nil && n == 0 {
-				err = errors.New("no event")
-			}
-			got <- err
-		}()
-		for parked := false; !parked; {
-			c.mu.Lock()
-			parked = len(c.waitList) == 1
-			c.mu.Unlock()
-			if !parked {
-				time.Sleep(50 * time.Microsecond)
-			}
-		}
-		if _, err := c.Submit(one); err != nil {
-			t.Fatal(err)
-		}
-		if err := <-got; err != nil {
-			t.Fatalf("round %d: %v", i, err)
-		}
-	}
+	l.parkThenSubmit(t, rounds,
+		func() (int, error) { return c.GetEvents(1, make([]byte, 16*c.maxEv), 10*time.Second) },
+		func() bool { return len(c.waitList) == 1 })
 	c.mu.Lock()
 	wakes := c.nat.bgWakes - before
 	c.mu.Unlock()

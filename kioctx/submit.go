@@ -102,12 +102,6 @@ func (c *Context) stampSubmitLocked() int64 {
 func (c *Context) endSubmit(n int, err error) (int, error) {
 	c.nat.flushLocked()
 	c.commitLocked()
-	if c.nat.owner == ownNone && c.nat.busy > 0 && len(c.waitList) > 0 {
-		// A GetEvents caller parked while the kernel held nothing (so
-		// there was nothing to own): wake it to take the completions of
-		// this IO, rather than leave them to the lazy mode's check.
-		c.wakeWaitersLocked()
-	}
 	c.nat.armLocked()
 	c.mu.Unlock()
 	if n > 0 {
