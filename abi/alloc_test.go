@@ -132,3 +132,48 @@ func BenchmarkDecodeIocb(b *testing.B) {
 		iocbSink = got
 	}
 }
+
+// attrSink keeps BenchmarkAttrIter's loop from being optimized away.
+var attrSink int
+
+// BenchmarkAttrIter walks an event's attributes as a reaper does: once
+// with one LATENCY attribute (what "aio2 io --attrs=latency" reaps per
+// IO) and once over every kind of attribute.
+func BenchmarkAttrIter(b *testing.B) {
+	for name, attrs := range map[string][]byte{
+		"latency": abi.AppendAttrU64(nil, abi.AttrLatency, 12345),
+		"all":     sampleAttrs(),
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				it := abi.NewAttrIter(attrs)
+				for {
+					a, ok := it.Next()
+					if !ok {
+						break
+					}
+					attrSink += len(a.Value)
+				}
+				if it.Err() != nil {
+					b.Fatal(it.Err())
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDecodeIocbLatency decodes an iocb2 that asks for LATENCY: the
+// header and one attribute request to validate.
+func BenchmarkDecodeIocbLatency(b *testing.B) {
+	cb := abi.Iocb{Opcode: abi.OpPread, Data: 7, Fd: 3, Addr: 4096, Nbytes: 4096, Offset: 8192}
+	rec := abi.AppendIocb(nil, &cb, abi.AppendAttrReq(nil, abi.AttrLatency, nil))
+	b.ReportAllocs()
+	for b.Loop() {
+		var got abi.Iocb
+		if _, _, err := abi.DecodeIocb(rec, 0, &got); err != nil {
+			b.Fatal(err)
+		}
+		iocbSink = got
+	}
+}

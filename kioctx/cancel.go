@@ -107,6 +107,9 @@ func (c *Context) Destroy() (unreaped int, err error) {
 	unreaped = int(c.acct.produced - c.acct.reaped - c.acct.popped)
 	if c.leg == nil {
 		c.prod.SetDead()
+		// A reaper asleep on the eventfd (in another process, maybe)
+		// must wake to see F_DEAD; nothing else would wake it.
+		c.signalEventfd()
 	}
 	c.wakeWaitersLocked()
 	c.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/aio2/aio2/abi"
+	"github.com/aio2/aio2/ring"
 )
 
 func TestDirectWriteRead(t *testing.T) {
@@ -238,5 +239,74 @@ func TestParkedWaiterTakesOver(t *testing.T) {
 	c.mu.Unlock()
 	if wakes > 0 {
 		t.Errorf("the background goroutine woke %d times in %d rounds whose IO a parked GetEvents caller could complete", wakes, rounds)
+	}
+}
+
+// TestDestroySignalsEventfd: Destroy sets F_DEAD and then signals the
+// eventfd once, so that a reaper asleep on it (in another process, say)
+// wakes to see the flag. Nothing else would wake it: no event is coming.
+func TestDestroySignalsEventfd(t *testing.T) {
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(efd)
+	p := abi.Params{Size: abi.ParamsSize, Version: 2, Eventfd: int32(efd)}
+	c, err := Setup(&p)
+	if err != nil {
+		skipOrFail(t, "Setup: %v", err)
+	}
+	reg, err := ring.FromBytes(c.Region())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [8]byte
+	if _, err := unix.Read(efd, b[:]); err != unix.EAGAIN {
+		t.Fatalf("eventfd before Destroy: %v, want EAGAIN (nothing signalled)", err)
+	}
+	if _, err := c.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	if reg.Flags()&abi.FDead == 0 {
+		t.Fatal("F_DEAD not set")
+	}
+	if _, err := unix.Read(efd, b[:]); err != nil {
+		t.Fatalf("eventfd after Destroy: %v, want a signal", err)
+	}
+}
+
+// TestSubmitPublishesInlineCompletions: when no GetEvents caller is coming
+// to drain the kernel's ring, an IO that io_submit completed before
+// returning (a POLL on a pipe that is already readable) is in the ring
+// when Submit returns. Before, the background goroutine, on another
+// thread, was woken to produce it, and Reap right after Submit found
+// nothing.
+func TestSubmitPublishesInlineCompletions(t *testing.T) {
+	c := newCtx(t, 8, 0, 0)
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	if _, err := unix.Write(p[1], []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	for i := range 50 {
+		if _, err := c.Submit([]Iocb{{Opcode: abi.OpPoll, Fd: int32(p[0]), PollEvents: unix.POLLIN}}); err != nil {
+			t.Fatal(err)
+		}
+		n, err := c.Reap(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			t.Fatalf("round %d: the POLL's event was not in the ring when Submit returned", i)
+		}
+		var ev abi.Event
+		if err := abi.DecodeEvent(buf[:n], 0, &ev); err != nil || ev.Res&unix.POLLIN == 0 {
+			t.Fatalf("round %d: event %+v, %v", i, ev, err)
+		}
 	}
 }

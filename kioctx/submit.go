@@ -101,6 +101,7 @@ func (c *Context) stampSubmitLocked() int64 {
 // was accepted (iocbs or bytes); err counts only when nothing was.
 func (c *Context) endSubmit(n int, err error) (int, error) {
 	c.nat.flushLocked()
+	c.nat.drainAfterSubmitLocked()
 	c.commitLocked()
 	c.nat.armLocked()
 	c.mu.Unlock()

@@ -281,6 +281,7 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 	if o.reaper == "external" {
 		// The first line of stdout, so that a script can start the reaper.
 		fmt.Fprintf(stdout, "ring: %s\n", jobs[0].sharedPath)
+		fmt.Fprintf(stdout, "eventfd: /proc/%d/fd/%d\n", os.Getpid(), jobs[0].kctx.Eventfd())
 		if f, ok := stdout.(*os.File); ok {
 			f.Sync()
 		}

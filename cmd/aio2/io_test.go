@@ -223,6 +223,13 @@ func TestIOExternalReaper(t *testing.T) {
 	if !ok || !strings.HasPrefix(path, "/proc/") {
 		t.Fatalf("first line %q, want \"ring: /proc/PID/fd/N\"", line)
 	}
+	if line, err = br.ReadString('\n'); err != nil {
+		t.Fatalf("second line: %v (stderr %s)", err, stderr.String())
+	}
+	efd, ok := strings.CutPrefix(strings.TrimSpace(line), "eventfd: ")
+	if !ok || !strings.HasPrefix(efd, "/proc/") {
+		t.Fatalf("second line %q, want \"eventfd: /proc/PID/fd/N\"", line)
+	}
 	// Nothing reaps yet, so the ring fills up to max_inflight events.
 	deadline := time.Now().Add(20 * time.Second)
 	var ins result
@@ -240,7 +247,11 @@ func TestIOExternalReaper(t *testing.T) {
 		!strings.Contains(ins.stdout, "magic              0xa10a10a2") {
 		t.Fatalf("inspect of the live ring shows %d events, want 64 (max_inflight) with latency:\n%s", got, ins.stdout)
 	}
-	rp := runBin(t, "reap", "--threads=2", "--timeout=40", "--output-format=json", path)
+	// The ring is not an eventfd; the reaper says so before reaping.
+	if r := runBin(t, "reap", "--eventfd="+path, path); r.code != 2 || !strings.Contains(r.stderr, "is not an eventfd") {
+		t.Fatalf("--eventfd=the ring: status %d, stderr %q", r.code, r.stderr)
+	}
+	rp := runBin(t, "reap", "--threads=2", "--timeout=40", "--output-format=json", "--eventfd="+efd, path)
 	if rp.code != 0 {
 		t.Fatalf("reap: %d %s", rp.code, rp.stderr)
 	}
@@ -250,6 +261,11 @@ func TestIOExternalReaper(t *testing.T) {
 	}
 	if s.Events != n || s.StoppedBy != "dead" || s.Attrs["latency"]["ok"] != n || s.Attrs["cpu"]["ok"] != n || s.ResErrors != 0 {
 		t.Fatalf("reap summary %+v; want %d events each with latency and cpu OK, ended by F_DEAD", s, n)
+	}
+	// The reapers outrun the disk, so they slept on the producer's
+	// eventfd (and its signal at F_DEAD ended the last sleep).
+	if s.EventfdWakes == 0 {
+		t.Fatalf("reap summary %+v: never woken by the eventfd", s)
 	}
 	rest, _ := io.ReadAll(br)
 	if err := cmd.Wait(); err != nil {

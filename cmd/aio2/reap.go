@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/aio2/aio2/abi"
 	"github.com/aio2/aio2/ring"
 )
@@ -53,15 +55,19 @@ type reapSummary struct {
 	Malformed string                      `json:"malformed,omitempty"`
 	Overflow  uint64                      `json:"overflowed"`
 	Seconds   float64                     `json:"seconds"`
+	// EventfdWakes counts the sleeps on --eventfd that ended with the
+	// counter set (absent without --eventfd).
+	EventfdWakes int64 `json:"eventfd_wakes,omitempty"`
 }
 
 func cmdReap(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("reap", "reap [--threads=N] [--events] [--count=N] [--timeout=D] PATH")
+	fs := newFlagSet("reap", "reap [--threads=N] [--events] [--count=N] [--timeout=D] [--eventfd=/proc/PID/fd/N] PATH")
 	threads := fs.Int("threads", 1, "reapers, each a goroutine claiming records with a compare-and-swap on head")
 	events := fs.Bool("events", false, "print every event, one line each")
 	count := fs.Int64("count", 0, "stop after this many events (0: until the producer sets F_DEAD and the ring is empty)")
 	timeoutS := fs.String("timeout", "0", "stop after this long (seconds, or 1500ms, 2m; 0: no limit)")
 	format := fs.String("output-format", "normal", "normal or json (the summary)")
+	efdPath := fs.String("eventfd", "", "the producer's eventfd as /proc/PID/fd/N (\"aio2 io --reaper=external\" prints it): sleep on it when the ring is empty instead of polling")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -81,12 +87,26 @@ func cmdReap(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usagef("--timeout=%s: %v", *timeoutS, err)
 	}
+	efd := -1
+	if *efdPath != "" {
+		if efd, err = peerEventfd(*efdPath); err != nil {
+			return err
+		}
+		defer unix.Close(efd)
+	}
 	path := fs.Arg(0)
 	reg, err := ring.Open(path)
 	if err != nil {
 		return openRingError(path, err)
 	}
 	defer reg.Close()
+	if efd >= 0 {
+		// Awake: no signals needed until a reaper is about to sleep
+		// (reapCtl.sleep). On the way out the flag is cleared, so that
+		// a producer signals whoever reaps next.
+		reg.SetUserFlags(abi.UFNoEventfd, 0)
+		defer reg.SetUserFlags(0, abi.UFNoEventfd)
+	}
 
 	out := bufio.NewWriter(stdout)
 	var outMu sync.Mutex
@@ -94,6 +114,7 @@ func cmdReap(args []string, stdout, stderr io.Writer) error {
 		stop      atomic.Bool
 		remaining atomic.Int64
 		stoppedBy atomic.Value
+		wakes     atomic.Int64
 	)
 	remaining.Store(*count)
 	start := time.Now()
@@ -115,6 +136,7 @@ func cmdReap(args []string, stdout, stderr io.Writer) error {
 			errs[i] = reapLoop(rp, reg, &totals[i], reapCtl{
 				stop: &stop, remaining: &remaining, counted: *count > 0, deadline: deadline,
 				stoppedBy: &stoppedBy, events: *events, out: out, outMu: &outMu,
+				efd: efd, wakes: &wakes,
 			})
 			if errs[i] != nil {
 				stop.Store(true)
@@ -129,7 +151,8 @@ func cmdReap(args []string, stdout, stderr io.Writer) error {
 	}
 	sum := reapSummary{Path: path, Threads: *threads, Events: t.events, Pads: t.pads, PadBytes: t.padBytes,
 		ResErrors: t.resErrors, Truncated: t.truncated, Unknown: t.unknownIDs + t.experimental,
-		Attrs: map[string]map[string]int64{}, Overflow: reg.Overflowed(), Seconds: time.Since(start).Seconds()}
+		Attrs: map[string]map[string]int64{}, Overflow: reg.Overflowed(), Seconds: time.Since(start).Seconds(),
+		EventfdWakes: wakes.Load()}
 	if v, ok := stoppedBy.Load().(string); ok {
 		sum.StoppedBy = v
 	}
@@ -159,6 +182,9 @@ func cmdReap(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "reaped %d events from %s with %d thread(s) in %.3fs; stopped by %s\n", sum.Events, path, sum.Threads, sum.Seconds, sum.StoppedBy)
 		fmt.Fprintf(stdout, "  PADs skipped %d (%d bytes); events with res < 0: %d; attributes truncated: %d; overflowed (producer's count): %d\n",
 			sum.Pads, sum.PadBytes, sum.ResErrors, sum.Truncated, sum.Overflow)
+		if efd >= 0 {
+			fmt.Fprintf(stdout, "  woken by the eventfd %d times\n", sum.EventfdWakes)
+		}
 		for _, name := range sortedKeys(sum.Attrs) {
 			st := sum.Attrs[name]
 			fmt.Fprintf(stdout, "  %-10s ok=%d unsupported=%d unavailable=%d error=%d\n", name, st["ok"], st["unsupported"], st["unavailable"], st["error"])
@@ -197,6 +223,73 @@ type reapCtl struct {
 	events    bool
 	out       *bufio.Writer
 	outMu     *sync.Mutex
+	efd       int // the producer's eventfd (non-blocking); -1: poll
+	wakes     *atomic.Int64
+}
+
+// sleep waits on the producer's eventfd for at most 10 ms (so that
+// --timeout and an F_DEAD set without a signal are seen), then resets its
+// counter. While awake, reapers keep UF_NO_EVENTFD set, which spares the
+// producer a write(2) per published batch; sleep clears it and looks at
+// the ring once more before it waits. No wakeup is lost: the producer
+// stores tail and then loads the flags, this side clears the flag and then
+// loads tail, all sequentially consistent, so either the producer sees
+// the flag clear and signals, or this look finds the record. Reapers
+// share the eventfd: a signal wakes each one's poll, the first read takes
+// the counter (the others get EAGAIN from the non-blocking fd), and all go
+// back to the ring. EINTR ends the wait early, which costs only a look at
+// the ring.
+func (c *reapCtl) sleep(reg *ring.Region) {
+	reg.SetUserFlags(0, abi.UFNoEventfd)
+	defer reg.SetUserFlags(abi.UFNoEventfd, 0)
+	if reg.Head() != reg.Tail() {
+		return
+	}
+	ms := 10
+	if !c.deadline.IsZero() {
+		ms = min(ms, max(int(time.Until(c.deadline)/time.Millisecond), 0))
+	}
+	fds := []unix.PollFd{{Fd: int32(c.efd), Events: unix.POLLIN}}
+	if n, _ := unix.Poll(fds, ms); n <= 0 {
+		return
+	}
+	var b [8]byte
+	if _, err := unix.Read(c.efd, b[:]); err == nil {
+		c.wakes.Add(1)
+	}
+}
+
+// peerEventfd takes a copy of another process's eventfd, named by its
+// /proc/PID/fd/N path, with pidfd_getfd(2): an eventfd cannot be reopened
+// through /proc (open fails with ENXIO). The copy shares the producer's
+// open file, which kioctx made non-blocking.
+func peerEventfd(path string) (int, error) {
+	var pid, n int
+	if k, err := fmt.Sscanf(path, "/proc/%d/fd/%d", &pid, &n); err != nil || k != 2 || path != fmt.Sprintf("/proc/%d/fd/%d", pid, n) {
+		return -1, usagef("--eventfd=%s: give it as /proc/PID/fd/N, as \"aio2 io --reaper=external\" prints it", path)
+	}
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		if err == unix.ESRCH {
+			return -1, usagef("--eventfd=%s: no process %d", path, pid)
+		}
+		return -1, usagef("--eventfd=%s: pidfd_open: %v", path, err)
+	}
+	defer unix.Close(pidfd)
+	fd, err := unix.PidfdGetfd(pidfd, n, 0)
+	switch {
+	case err == unix.EBADF:
+		return -1, usagef("--eventfd=%s: process %d has no fd %d", path, pid, n)
+	case err == unix.EPERM:
+		return -1, usagef("--eventfd=%s: not permitted to copy process %d's fd (pidfd_getfd needs ptrace access to it: run as its user, or with CAP_SYS_PTRACE); leave --eventfd out to poll", path, pid)
+	case err != nil:
+		return -1, usagef("--eventfd=%s: pidfd_getfd: %v", path, err)
+	}
+	if kind, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd)); kind != "anon_inode:[eventfd]" {
+		unix.Close(fd)
+		return -1, usagef("--eventfd=%s is not an eventfd (it is %s)", path, kind)
+	}
+	return fd, nil
 }
 
 // take reserves up to want events of --count for this thread.
@@ -218,9 +311,11 @@ func (c *reapCtl) take(want int) int {
 
 // reapLoop reaps with the CAS protocol of spec section 4 until the ring is
 // dead and empty, --count is reached, --timeout passes, or a record is
-// malformed. The producer is in another process, so there is no eventfd
-// to wait on here: an empty ring is polled, spinning briefly, then every
-// few tens of microseconds, and after about 10 ms idle every millisecond.
+// malformed. An empty ring is tried again 64 times (yielding the CPU
+// between tries); then, with --eventfd, the reaper sleeps on the
+// producer's eventfd (spec section 4: "wait on the eventfd"), and without
+// it polls every few tens of microseconds for about 10 ms, then every
+// millisecond.
 func reapLoop(rp *ring.Reaper, reg *ring.Region, t *reapTotals, c reapCtl) error {
 	buf := make([]byte, 0, 64*int(reg.MaxEventBytes()))
 	var ev abi.Event
@@ -259,6 +354,8 @@ func reapLoop(rp *ring.Reaper, reg *ring.Region, t *reapTotals, c reapCtl) error
 			switch {
 			case idle < 64:
 				runtime.Gosched()
+			case c.efd >= 0:
+				c.sleep(reg)
 			case idle < 64+256:
 				nap(20 * time.Microsecond)
 			default:

@@ -654,7 +654,12 @@ func (j *job) runExternal(ctx context.Context) error {
 		}
 		// Buffers go round-robin: the data read is not looked at, and
 		// with no events this side cannot tell which slot is done.
-		j.prepare(int32(next))
+		// Batches as the inline reaper's: an io_submit and an eventfd
+		// signal per submitBatch IOs, not per IO.
+		now := attrs.Now()
+		for k := 0; k < submitBatch && lim.more(j.issued, now); k++ {
+			j.prepare(int32((next + k) % len(j.slots)))
+		}
 		n, err := j.submit(func(int32) {})
 		if err != nil {
 			return err
@@ -667,12 +672,13 @@ func (j *job) runExternal(ctx context.Context) error {
 			continue
 		}
 		progress = time.Now()
-		w := j.slots[next].write
-		next = (next + 1) % len(j.slots)
-		if w {
-			j.wIOs.Add(1)
-		} else {
-			j.rIOs.Add(1)
+		for range n {
+			if j.slots[next].write {
+				j.wIOs.Add(1)
+			} else {
+				j.rIOs.Add(1)
+			}
+			next = (next + 1) % len(j.slots)
 		}
 	}
 	// Wait for the other process to reap everything.
