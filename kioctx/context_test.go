@@ -232,12 +232,7 @@ func TestCancelQueuedPoolWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Destroy()
-	var pp [2]int
-	if err := unix.Pipe2(pp[:], unix.O_CLOEXEC); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(pp[0])
-	defer unix.Close(pp[1])
+	pp := newPipe(t)
 	rb := alignedBuf(t, 8)
 	// The only worker blocks in read(2) on the empty pipe.
 	block := Iocb{Opcode: abi.OpSyscall, Sysno: unix.SYS_READ, Data: 1}

@@ -226,12 +226,7 @@ func TestSocketpairReadCompletesLater(t *testing.T) {
 
 func TestPipe(t *testing.T) {
 	c := newCtx(t, 8, 0, 0)
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(p[0])
-	defer unix.Close(p[1])
+	p := newPipe(t)
 	r := make([]byte, 16)
 	w := []byte("through a pipe")
 	// Read first (it must wait), then the write that satisfies it.
@@ -263,12 +258,7 @@ func TestPipe(t *testing.T) {
 
 func TestPollOpcode(t *testing.T) {
 	c := newCtx(t, 8, 0, 0)
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(p[0])
-	defer unix.Close(p[1])
+	p := newPipe(t)
 	if _, err := c.Submit([]Iocb{{Opcode: abi.OpPoll, Fd: int32(p[0]), PollEvents: unix.POLLIN}}); err != nil {
 		t.Fatal(err)
 	}

@@ -183,3 +183,18 @@ func bufferedFile(t testing.TB) *os.File {
 	t.Cleanup(func() { f.Close() })
 	return f
 }
+
+// newPipe makes a pipe, closed at the end of the test: p[0] reads, p[1]
+// writes.
+func newPipe(t testing.TB) [2]int {
+	t.Helper()
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		unix.Close(p[0])
+		unix.Close(p[1])
+	})
+	return p
+}

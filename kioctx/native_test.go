@@ -283,12 +283,7 @@ func TestDestroySignalsEventfd(t *testing.T) {
 // nothing.
 func TestSubmitPublishesInlineCompletions(t *testing.T) {
 	c := newCtx(t, 8, 0, 0)
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(p[0])
-	defer unix.Close(p[1])
+	p := newPipe(t)
 	if _, err := unix.Write(p[1], []byte("x")); err != nil {
 		t.Fatal(err)
 	}
