@@ -184,6 +184,9 @@ func ValidateEvent(ev *Event, off int) error {
 	if ev.Flags&^EventFlagsKnown != 0 {
 		return errf("event", off, syscall.EINVAL, "unknown flags %#x", ev.Flags&^EventFlagsKnown)
 	}
+	if len(ev.Attrs) == 0 {
+		return nil
+	}
 	it := NewAttrIter(ev.Attrs)
 	for {
 		aoff := off + EventHeaderBytes + it.Offset()

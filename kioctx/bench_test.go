@@ -8,11 +8,13 @@ package kioctx
 //
 // The file is AIO2_BENCH_FILE, or /tmp/aio2-kioctx-bench.dat, written once
 // (1 GiB of real data: reads of unwritten extents would never reach the
-// device). cpu-us/IO is getrusage(RUSAGE_SELF) user+system time over the
+// device). A block device is read as it is and never written; it must
+// hold at least 1 GiB. cpu-us/IO is getrusage(RUSAGE_SELF) user+system time over the
 // timed loop divided by the IOs.
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"testing"
 	"time"
@@ -31,7 +33,13 @@ func benchFile(b *testing.B) *os.File {
 	if path == "" {
 		path = "/tmp/aio2-kioctx-bench.dat"
 	}
-	if st, err := os.Stat(path); err != nil || st.Size() != benchFileSize {
+	st, err := os.Stat(path)
+	switch {
+	case err == nil && st.Mode()&os.ModeDevice != 0:
+		// A block device (zram, a loop device) is read as it is, never
+		// written: fill it first with the data to read (random data, so
+		// that zram stores the pages as they are).
+	case err != nil || st.Size() != benchFileSize:
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 		if err != nil {
 			b.Fatal(err)
@@ -53,6 +61,9 @@ func benchFile(b *testing.B) *os.File {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { f.Close() })
+	if n, err := f.Seek(0, io.SeekEnd); err != nil || n < benchFileSize {
+		b.Fatalf("%s: %d bytes (%v); the benchmark reads 1 GiB", path, n, err)
+	}
 	return f
 }
 

@@ -125,6 +125,9 @@ func (a *attrStats) merge(o *attrStats) {
 // asked, to set device time against). wantTag is the TAG the iocb sent.
 // It does not allocate.
 func (a *attrStats) observe(ev *abi.Event, totalNs int64, wantTag uint64) {
+	if len(ev.Attrs) == 0 && len(a.asked) == 0 {
+		return // the run without --attrs: nothing to count
+	}
 	if ev.Flags&abi.EventAttrsTruncated != 0 {
 		a.truncated++
 	}

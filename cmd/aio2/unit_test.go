@@ -230,6 +230,16 @@ func TestMoments(t *testing.T) {
 			t.Errorf("%s: mean %f stddev %f, want %f %f", name, f.Mean, f.Stddev, mean, sd)
 		}
 	}
+	// Large values with a small spread (a slow device after a fast
+	// start would do this to float sums): still exact.
+	var big moments
+	const base = int64(3_000_000_000_000)
+	for i := range int64(300_000) {
+		big.record(base + i%3)
+	}
+	if f := big.fio(); f.Mean != float64(base+1) || math.Abs(f.Stddev-math.Sqrt(2.0/3*300_000/299_999)) > 1e-12 {
+		t.Errorf("large values: mean %f stddev %.15f, want %d and %.15f", f.Mean, f.Stddev, base+1, math.Sqrt(2.0/3*300_000/299_999))
+	}
 	var c moments
 	c.record(0)
 	c.record(histMaxNs + 1)

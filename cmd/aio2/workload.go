@@ -493,17 +493,18 @@ const submitBatch = 4
 func (j *job) runInline(ctx context.Context) error {
 	lim := j.limits()
 	rs := j.states[0]
-	stop := ctx.Done()
+	// Ctrl-C sets a flag the loop loads once per turn: a select on
+	// ctx.Done() there was a runtime call per IO (0.8 % of the user time
+	// at QD1 on zram).
+	var stop atomic.Bool
+	defer context.AfterFunc(ctx, func() { stop.Store(true) })()
 	// now is the time the last events were reaped, or the start: the
 	// clock is read once per wait, not once more per turn of the loop.
 	now := attrs.Now()
 	for {
-		stopping := false
-		select {
-		case <-stop:
-			stopping = true
+		stopping := stop.Load()
+		if stopping {
 			j.interrupted = true
-		default:
 		}
 		if !stopping {
 			for len(j.free) > 0 && lim.more(j.issued, now) {
