@@ -93,15 +93,20 @@ func reportCPU(b *testing.B, start int64, wall time.Duration) {
 func BenchmarkDirectRead(b *testing.B) {
 	for _, qd := range []int{1, 32} {
 		b.Run(fmt.Sprintf("plain/qd=%d", qd), func(b *testing.B) { benchPlain(b, qd) })
-		b.Run(fmt.Sprintf("kioctx/qd=%d", qd), func(b *testing.B) { benchKioctx(b, qd, false) })
-		b.Run(fmt.Sprintf("kioctx-reg/qd=%d", qd), func(b *testing.B) { benchKioctx(b, qd, true) })
+		b.Run(fmt.Sprintf("kioctx/qd=%d", qd), func(b *testing.B) { benchKioctx(b, qd, false, nil) })
+		b.Run(fmt.Sprintf("kioctx-reg/qd=%d", qd), func(b *testing.B) { benchKioctx(b, qd, true, nil) })
+		b.Run(fmt.Sprintf("kioctx-reg-latency/qd=%d", qd), func(b *testing.B) {
+			benchKioctx(b, qd, true, abi.AppendAttrReq(nil, abi.AttrLatency, nil))
+		})
 	}
 }
 
 // benchKioctx keeps qd reads in flight: submit, GetEvents for at least
 // one, resubmit as many as came back. With reg, the file is registered
-// (RegisterFile): no fcntl per Submit call.
-func benchKioctx(b *testing.B, qd int, reg bool) {
+// (RegisterFile): no fcntl per Submit call. attrs are every iocb's
+// attribute requests (what LATENCY costs in kioctx alone, without a
+// command's accounting).
+func benchKioctx(b *testing.B, qd int, reg bool, attrs []byte) {
 	f := benchFile(b)
 	p := abi.Params{Size: abi.ParamsSize, Version: 2, Eventfd: -1, MaxInflight: uint32(qd)}
 	c, err := Setup(&p)
@@ -125,7 +130,7 @@ func benchKioctx(b *testing.B, qd int, reg bool) {
 	cbs := make([]Iocb, qd)
 	o := offsets(88172645463325252)
 	for i := range cbs {
-		cbs[i] = Iocb{Opcode: abi.OpPread, Fd: int32(f.Fd()), Buf: mem[i*4096 : (i+1)*4096], Data: uint64(i)}
+		cbs[i] = Iocb{Opcode: abi.OpPread, Fd: int32(f.Fd()), Buf: mem[i*4096 : (i+1)*4096], Data: uint64(i), Attrs: attrs}
 	}
 	evbuf := make([]byte, qd*int(p.MaxEventBytes))
 	refill := make([]Iocb, 0, qd)
