@@ -31,10 +31,10 @@ import (
 // to lazyCheckMax) whether GetEvents callers still come, handing over to
 // the background goroutine if a whole period passed with IO in flight and
 // no GetEvents call. The timer is armed at most once per period: arming a
-// timer wakes an idle thread (wakep), the very cost this avoids. When not
-// lazy, the submitter itself drains the kernel's ring right after
-// io_submit (drainAfterSubmitLocked), so IO the device completed inside
-// io_submit needs no background wake at all.
+// timer wakes an idle thread (wakep), the very cost this avoids. The
+// submitter itself drains the kernel's ring right after io_submit
+// (drainAfterSubmitLocked), so IO the device completed inside io_submit
+// needs no background wake at all.
 // docs/kioctx.md has the figures.
 type native struct {
 	c    *Context
@@ -467,16 +467,16 @@ func (n *native) drainLocked() {
 }
 
 // drainAfterSubmitLocked takes what io_submit completed before it returned
-// (a RAM-backed device, a page-cache hit) when no GetEvents caller is
-// coming to take it (not lazy): otherwise the background goroutine would
-// be woken to produce those events, a handoff to another thread, and a
-// reaper in another process would see them one wakeup later. With
-// GetEvents callers it does nothing: they drain as they come, and a drain
-// here would publish twice per round trip. It reads the kernel's ring
-// from user space only: where that ring is not usable, draining would
-// cost an io_getevents per submit.
+// (a RAM-backed device, a POLL on a ready fd), so that it is published
+// before Submit returns. Without a GetEvents caller coming (an application
+// reaping from the ring only, or a reaper in another process), the
+// background goroutine would otherwise be woken on another thread to
+// produce those events, one wakeup later. With GetEvents callers it moves
+// their drain earlier in the same round trip, which measured the same
+// (docs/kioctx.md). It reads the kernel's ring from user space only: where
+// that ring is not usable, draining would cost an io_getevents per submit.
 func (n *native) drainAfterSubmitLocked() {
-	if n.lazy || n.busy == 0 || !n.kr.ok {
+	if n.busy == 0 || !n.kr.ok {
 		return
 	}
 	n.drainLocked()

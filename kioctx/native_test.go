@@ -275,12 +275,11 @@ func TestDestroySignalsEventfd(t *testing.T) {
 	}
 }
 
-// TestSubmitPublishesInlineCompletions: when no GetEvents caller is coming
-// to drain the kernel's ring, an IO that io_submit completed before
-// returning (a POLL on a pipe that is already readable) is in the ring
-// when Submit returns. Before, the background goroutine, on another
-// thread, was woken to produce it, and Reap right after Submit found
-// nothing.
+// TestSubmitPublishesInlineCompletions: an IO that io_submit completed
+// before returning (a POLL on a pipe that is already readable) is in the
+// ring when Submit returns, with no GetEvents call. Before, the
+// background goroutine, on another thread, was woken to produce it, and
+// Reap right after Submit found nothing.
 func TestSubmitPublishesInlineCompletions(t *testing.T) {
 	c := newCtx(t, 8, 0, 0)
 	p := newPipe(t)
