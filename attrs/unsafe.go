@@ -8,7 +8,9 @@ package attrs
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -62,7 +64,7 @@ func (r *bpfRing) drain(fn func(rec []byte)) {
 		off := cons & r.mask
 		// The acquire load of len pairs with the kernel's xchg in
 		// bpf_ringbuf_commit: once BUSY is clear the record is visible.
-		hdr := atomic.LoadUint32((*uint32)(unsafe.Pointer(&r.data[off])))
+		hdr := atomic.LoadUint32(r.hdrAt(cons))
 		if hdr&ringbufBusyBit != 0 {
 			break
 		}
@@ -78,6 +80,39 @@ func (r *bpfRing) drain(fn func(rec []byte)) {
 		}
 		cons += total
 		atomic.StoreUint64(r.consPos(), cons)
+	}
+}
+
+// hdrAt is the header of the record at position pos.
+func (r *bpfRing) hdrAt(pos uint64) *uint32 {
+	return (*uint32)(unsafe.Pointer(&r.data[pos&r.mask]))
+}
+
+// produced is the producer position: the end of the last record reserved.
+func (r *bpfRing) produced() uint64 { return atomic.LoadUint64(r.prodPos()) }
+
+// drainThrough drains as drain does until every record reserved before
+// producer position pos is consumed, waiting for records still being
+// written, but not past deadline (a Now value). It reports whether it got
+// there. A program commits its record a few hundred nanoseconds after
+// reserving it, unless its vCPU is descheduled in between: then its busy
+// record hides every committed record behind it, from other CPUs too (the
+// consumer cannot pass a busy record). The wait yields the CPU a hundred
+// times, then sleeps in 20 us steps.
+func (r *bpfRing) drainThrough(pos uint64, fn func(rec []byte), deadline int64) bool {
+	for spins := 0; ; spins++ {
+		r.drain(fn)
+		if atomic.LoadUint64(r.consPos()) >= pos {
+			return true
+		}
+		if Now() > deadline {
+			return false
+		}
+		if spins < 100 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(20 * time.Microsecond)
+		}
 	}
 }
 
