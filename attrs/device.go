@@ -291,10 +291,8 @@ func (g *deviceProbe) collect(key devKey, since, now int64) (ns int64, n int) {
 	// The IO's records were all reserved before its completion was
 	// visible, hence before this load of the producer position; a busy
 	// record of another request, reserved before them on another CPU,
-	// can still hide them for a while (TestDeviceSplitRequests saw one
-	// of two requests missing about once in 40 runs under -race).
-	// Past the bound it goes on with what it has: the IO may then miss
-	// requests, as it did before the wait.
+	// can still hide them for a while. Past the bound it goes on with
+	// what it has: the IO may then miss requests.
 	_ = g.ring.drainThrough(g.ring.produced(), g.add, Now()+int64(busyRecordWait))
 	e := g.table[key]
 	if e == nil {
