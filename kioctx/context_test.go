@@ -454,18 +454,12 @@ func TestLegacySharedAndNoRing(t *testing.T) {
 func TestGetEventsContextParkedFirst(t *testing.T) {
 	l := newLazyReads(t, 8, 4096, 10)
 	c := l.c
-	c.mu.Lock()
-	before := c.nat.bgDeadlines
-	c.mu.Unlock()
 	const rounds = 30
-	l.parkThenSubmit(t, rounds, func() (int, error) {
+	late := l.parkThenSubmit(t, rounds, func() (int, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		return c.GetEventsContext(ctx, 1, make([]byte, 8*c.maxEv))
-	}, func() bool { return c.nat.ctxWaiters == 1 })
-	c.mu.Lock()
-	late := c.nat.bgDeadlines - before
-	c.mu.Unlock()
+	}, func() bool { return c.nat.ctxWaiters == 1 }, func() int { return c.nat.bgDeadlines })
 	if late > 0 {
 		t.Errorf("%d of %d reads were found only at the background goroutine's deadline", late, rounds)
 	}

@@ -95,10 +95,12 @@ func newLazyReads(t testing.TB, maxInflight uint32, memBytes, rounds int) *lazyR
 
 // parkThenSubmit runs rounds of: wait (a GetEvents flavour, for one
 // event) on a goroutine; once parked, read under c.mu, says it waits,
-// submit l.one; wait must return an event.
-func (l *lazyReads) parkThenSubmit(t *testing.T, rounds int, wait func() (int, error), parked func() bool) {
+// submit l.one; wait must return an event. It returns how much counter,
+// read under c.mu, grew over the rounds.
+func (l *lazyReads) parkThenSubmit(t *testing.T, rounds int, wait func() (int, error), parked func() bool, counter func() int) int {
 	t.Helper()
 	c := l.c
+	before := locked(c, counter)
 	for i := range rounds {
 		got := make(chan error, 1)
 		go func() {
@@ -108,13 +110,8 @@ func (l *lazyReads) parkThenSubmit(t *testing.T, rounds int, wait func() (int, e
 			}
 			got <- err
 		}()
-		for p := false; !p; {
-			c.mu.Lock()
-			p = parked()
-			c.mu.Unlock()
-			if !p {
-				time.Sleep(50 * time.Microsecond)
-			}
+		for !locked(c, parked) {
+			time.Sleep(50 * time.Microsecond)
 		}
 		if _, err := c.Submit(l.one); err != nil {
 			t.Fatal(err)
@@ -123,6 +120,7 @@ func (l *lazyReads) parkThenSubmit(t *testing.T, rounds int, wait func() (int, e
 			t.Fatalf("round %d: %v", i, err)
 		}
 	}
+	return locked(c, counter) - before
 }
 
 func alignedBuf(t testing.TB, n int) []byte {
@@ -197,4 +195,12 @@ func newPipe(t testing.TB) [2]int {
 		unix.Close(p[1])
 	})
 	return p
+}
+
+// locked returns f's result computed under c.mu: how the tests read the
+// fields the context guards.
+func locked[T any](c *Context, f func() T) T {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return f()
 }

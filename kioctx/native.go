@@ -329,11 +329,7 @@ func (n *native) kwaitLocked(deadline time.Time) (timedOut bool) {
 	}
 	c.mu.Lock()
 	n.kwait = false
-	c.beginDrainLocked()
-	for i := 0; i < k; i++ {
-		c.nativeDoneLocked(&n.kevs[i])
-	}
-	c.endDrainLocked()
+	n.completeLocked(n.kevs[:k])
 	return timedOut
 }
 
@@ -455,15 +451,21 @@ func (n *native) drainLocked() {
 				return
 			}
 		}
-		n.c.beginDrainLocked()
-		for i := 0; i < k; i++ {
-			n.c.nativeDoneLocked(&n.evs[i])
-		}
-		n.c.endDrainLocked()
+		n.completeLocked(n.evs[:k])
 		if k < len(n.evs) {
 			return
 		}
 	}
+}
+
+// completeLocked finishes the completions the kernel posted together,
+// which share one reading of the clock (stampDoneLocked).
+func (n *native) completeLocked(evs []abi.IoEvent) {
+	n.c.beginDrainLocked()
+	for i := range evs {
+		n.c.nativeDoneLocked(&evs[i])
+	}
+	n.c.endDrainLocked()
 }
 
 // drainAfterSubmitLocked takes what io_submit completed before it returned

@@ -110,10 +110,7 @@ func TestQD1NoLostWakeup(t *testing.T) {
 func TestLazyHandover(t *testing.T) {
 	l := newLazyReads(t, 16, 8*4096, 20)
 	c, f, mem, out := l.c, l.f, l.mem, l.out
-	c.mu.Lock()
-	lazy := c.nat.lazy
-	c.mu.Unlock()
-	if !lazy {
+	if !locked(c, func() bool { return c.nat.lazy }) {
 		t.Fatal("GetEvents callers did not put the context in lazy mode")
 	}
 	var cbs []Iocb
@@ -179,10 +176,7 @@ func TestLazyWithoutWaiting(t *testing.T) {
 	// goroutine; let that wake happen before counting.
 	settle := time.Now().Add(10 * time.Second)
 	for {
-		c.mu.Lock()
-		idle := !c.nat.kicked && c.nat.owner != ownBackground
-		c.mu.Unlock()
-		if idle {
+		if locked(c, func() bool { return !c.nat.kicked && c.nat.owner != ownBackground }) {
 			break
 		}
 		if time.Now().After(settle) {
@@ -190,9 +184,8 @@ func TestLazyWithoutWaiting(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	c.mu.Lock()
-	before := c.nat.bgWakes
-	c.mu.Unlock()
+	bgWakes := func() int { return c.nat.bgWakes }
+	before := locked(c, bgWakes)
 	const rounds = 200
 	for i := 0; i < rounds; i++ {
 		round()
@@ -227,16 +220,11 @@ func TestLazyWithoutWaiting(t *testing.T) {
 func TestParkedWaiterTakesOver(t *testing.T) {
 	l := newLazyReads(t, 16, 4096, 20)
 	c := l.c
-	c.mu.Lock()
-	before := c.nat.bgWakes
-	c.mu.Unlock()
 	const rounds = 50
-	l.parkThenSubmit(t, rounds,
+	wakes := l.parkThenSubmit(t, rounds,
 		func() (int, error) { return c.GetEvents(1, make([]byte, 16*c.maxEv), 10*time.Second) },
-		func() bool { return len(c.waitList) == 1 })
-	c.mu.Lock()
-	wakes := c.nat.bgWakes - before
-	c.mu.Unlock()
+		func() bool { return len(c.waitList) == 1 },
+		func() int { return c.nat.bgWakes })
 	if wakes > 0 {
 		t.Errorf("the background goroutine woke %d times in %d rounds whose IO a parked GetEvents caller could complete", wakes, rounds)
 	}
