@@ -58,6 +58,12 @@ type Target struct {
 	Nbytes uint64
 	// Want is the set of catalogue ids requested (ids >= 64 are not in it).
 	Want Mask
+	// AioObj and AioData identify the native AIO iocb that carries the IO:
+	// its address as passed to io_submit, and its aio_data (the kernel's
+	// struct aio_kiocb keeps both in ki_res). Both are 0 for IO that does
+	// not go through native AIO. DEVICE joins its records by them, which
+	// tells apart IOs of the same file and offset in flight at once.
+	AioObj, AioData uint64
 }
 
 // Stamp holds one IO's measurements. It lives in kioctx's in-flight slot,

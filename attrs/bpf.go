@@ -153,18 +153,24 @@ func probeSpec() (*ebpf.CollectionSpec, error) {
 		return nil, err
 	}
 	// Without these addresses (kallsyms hidden) the program tries every
-	// bio with a private pointer and does not follow split bios; see
-	// bpf/attrs.bpf.c.
-	syms := kallsyms("iomap_dio_bio_end_io", "bio_chain_endio")
-	for name, sym := range map[string]string{probeVarIomapEndIo: "iomap_dio_bio_end_io", probeVarChainEndIo: "bio_chain_endio"} {
+	// bio with a private pointer, does not follow split bios, and records
+	// no native AIO identity; see bpf/attrs.bpf.c.
+	syms := kallsyms("iomap_dio_bio_end_io", "bio_chain_endio", "aio_complete_rw")
+	for name, sym := range map[string]string{probeVarIomapEndIo: "iomap_dio_bio_end_io", probeVarChainEndIo: "bio_chain_endio",
+		probeVarAioRwComplete: "aio_complete_rw"} {
 		if v, ok := spec.Variables[name]; ok && syms[sym] != 0 {
 			if err := v.Set(syms[sym]); err != nil {
 				return nil, err
 			}
 		}
 	}
+	aioIdent.Store(syms["aio_complete_rw"] != 0)
 	return spec, nil
 }
+
+// aioIdent says the last probeSpec found aio_complete_rw, so the DEVICE
+// program records the native iocb behind each request (bpf/attrs.bpf.c).
+var aioIdent atomic.Bool
 
 // forceRawTP makes loads skip tp_btf, so tests can check the raw_tp
 // fallback on a kernel where tp_btf works.

@@ -20,9 +20,11 @@ import (
 // The join: for each completed request, the program follows every bio of
 // the request to the iomap direct IO that submitted it and on to the
 // caller's struct kiocb, and records (device, inode, file offset, issue
-// time, completion time). Device.Begin learns the same (device, inode,
-// offset) from fstat and the iocb; Device.End collects the records with
-// that key issued after Begin. No FIEMAP is needed, merged and split
+// time, completion time, and for native AIO the iocb's address and
+// aio_data). Device.Begin learns the same (device, inode, offset) from
+// fstat and the iocb; Device.End collects the records with that key issued
+// after Begin (and, for IOs in flight at the same offset, that iocb's:
+// Target.AioObj, AioData). No FIEMAP is needed, merged and split
 // requests are attributed correctly, and only filesystems whose direct IO
 // goes through iomap (ext4, xfs, btrfs) are joined; for others, and for
 // an IO that caused no request (a hole), DEVICE is UNAVAILABLE.
@@ -148,11 +150,11 @@ func (*Device) End(t *Target, s *Stamp) {
 	}
 	key := devKey{dev: uint32(st >> 8), ino: s.Priv[privDevA], pos: t.Offset}
 	since, now := int64(s.Priv[privDevB]), Now()
-	ns, n := g.collect(key, since, now)
+	ns, n := g.collect(key, t.AioObj, t.AioData, since, now)
 	if n == 0 {
 		// Perhaps the fd cache was stale: ask again.
 		if id := fileIDOf(t.Fd, true); id != nil && (id.dev != key.dev || id.ino != key.ino) {
-			ns, n = g.collect(devKey{dev: id.dev, ino: id.ino, pos: t.Offset}, since, now)
+			ns, n = g.collect(devKey{dev: id.dev, ino: id.ino, pos: t.Offset}, t.AioObj, t.AioData, since, now)
 		}
 	}
 	s.Priv[privDevA] = uint64(ns)
@@ -183,6 +185,7 @@ type devKey struct {
 type devSpan struct {
 	issue, complete int64
 	kiocb           uint64
+	aioObj, aioData uint64 // the native iocb's identity, 0 if not known
 }
 
 type devEntry struct {
@@ -196,6 +199,10 @@ type deviceProbe struct {
 	links   []link.Link
 	flavour string
 	stats   *ebpf.Map
+	// aioIdent: the program records each request's native iocb (it was
+	// given aio_complete_rw's address), so IOs that carry one are joined
+	// by it exactly.
+	aioIdent bool
 
 	mu    sync.Mutex
 	ring  *bpfRing
@@ -270,7 +277,7 @@ func loadDevice() (*deviceProbe, error) {
 		return nil, classify("ebpf-device", err)
 	}
 	return &deviceProbe{
-		objs: objs, links: links, flavour: flavour, stats: m.Stats,
+		objs: objs, links: links, flavour: flavour, stats: m.Stats, aioIdent: aioIdent.Load(),
 		ring: ring, table: make(map[devKey]*devEntry, 1024), evictAt: 1024,
 	}, nil
 }
@@ -280,12 +287,16 @@ func loadDevice() (*deviceProbe, error) {
 const staleNs = 2e9
 
 // collect drains the ring into the table and takes the requests of key
-// issued at or after since: the union of their intervals and their count.
-// Two IOs with the same key in flight at once (the same file and offset)
-// are told apart by their struct kiocb: this IO takes the requests of the
-// kiocb that was issued first after since. Identical IOs may thus swap
-// their values, each getting a real measurement of the same work.
-func (g *deviceProbe) collect(key devKey, since, now int64) (ns int64, n int) {
+// issued at or after since and completed by now: the union of their
+// intervals and their count. Two IOs with the same key in flight at once
+// (the same file and offset) are told apart by the native iocb that
+// carries each (obj, data: Target.AioObj and AioData), which the programs
+// record when they know aio_complete_rw's address. Without it (obj 0, or
+// records without an identity) they are told apart by their struct kiocb:
+// this IO takes the requests of the kiocb that was issued first after
+// since, so identical IOs may swap their values, or, if one IO's later
+// request was issued before the other's first, each get part of its own.
+func (g *deviceProbe) collect(key devKey, obj, data uint64, since, now int64) (ns int64, n int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	// The IO's records were all reserved before its completion was
@@ -298,6 +309,21 @@ func (g *deviceProbe) collect(key devKey, since, now int64) (ns int64, n int) {
 	if e == nil {
 		return 0, 0
 	}
+	ns, n = e.take(obj, data, obj != 0 && g.aioIdent, since, now)
+	if len(e.spans) == 0 {
+		delete(g.table, key)
+		e.newest = 0
+		g.free = append(g.free, e)
+	}
+	return ns, n
+}
+
+// take removes one IO's requests from e and returns the union of their
+// intervals and their count: with exact, the requests of native iocb
+// (obj, data); otherwise those of the struct kiocb issued first at or
+// after since. Either way only requests issued at or after since and
+// completed by now, the IO's own window, are candidates.
+func (e *devEntry) take(obj, data uint64, exact bool, since, now int64) (ns int64, n int) {
 	// Insertion sort by issue time: an entry has few requests.
 	sp := e.spans
 	for i := 1; i < len(sp); i++ {
@@ -306,10 +332,19 @@ func (g *deviceProbe) collect(key devKey, since, now int64) (ns int64, n int) {
 		}
 	}
 	var kiocb uint64
+	mine := func(s *devSpan) bool {
+		if s.issue < since || s.complete > now {
+			return false
+		}
+		if exact {
+			return s.aioObj == obj && s.aioData == data
+		}
+		return s.kiocb == kiocb
+	}
 	found := false
-	for _, s := range sp {
-		if s.issue >= since && s.complete <= now {
-			kiocb, found = s.kiocb, true
+	for i := range sp {
+		if kiocb = sp[i].kiocb; mine(&sp[i]) {
+			found = true
 			break
 		}
 	}
@@ -319,7 +354,7 @@ func (g *deviceProbe) collect(key devKey, since, now int64) (ns int64, n int) {
 	var curStart, curEnd int64 = -1, -1
 	keep := sp[:0]
 	for _, s := range sp {
-		if s.kiocb != kiocb || s.issue < since || s.complete > now {
+		if !mine(&s) {
 			// Another IO's: an earlier one at the same offset, or one
 			// in flight beside this one.
 			keep = append(keep, s)
@@ -339,11 +374,6 @@ func (g *deviceProbe) collect(key devKey, since, now int64) (ns int64, n int) {
 		ns += curEnd - curStart
 	}
 	e.spans = keep
-	if len(keep) == 0 {
-		delete(g.table, key)
-		e.newest = 0
-		g.free = append(g.free, e)
-	}
 	return ns, n
 }
 
@@ -364,7 +394,8 @@ func (g *deviceProbe) add(b []byte) {
 		}
 		g.table[k] = e
 	}
-	e.spans = append(e.spans, devSpan{issue: int64(r.IssueNs), complete: int64(r.CompleteNs), kiocb: r.Kiocb})
+	e.spans = append(e.spans, devSpan{issue: int64(r.IssueNs), complete: int64(r.CompleteNs), kiocb: r.Kiocb,
+		aioObj: r.AioObj, aioData: r.AioData})
 	if int64(r.CompleteNs) > e.newest {
 		e.newest = int64(r.CompleteNs)
 	}

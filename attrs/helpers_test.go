@@ -220,3 +220,7 @@ func alignedBuf(t testing.TB, n int) []byte {
 }
 
 func bufAddr(b []byte) uint64 { return uint64(uintptr(unsafe.Pointer(&b[0]))) }
+
+// iocbAddr is the address io_submit is given for cb, which the kernel
+// keeps as the iocb's ki_res.obj.
+func iocbAddr(cb *abi.LegacyIocb) uint64 { return uint64(uintptr(unsafe.Pointer(cb))) }

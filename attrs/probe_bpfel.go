@@ -38,6 +38,8 @@ type probeDevRec struct {
 	IssueNs    uint64
 	CompleteNs uint64
 	Kiocb      uint64
+	AioObj     uint64
+	AioData    uint64
 	Dev        uint32
 	NrBytes    uint32
 }
@@ -76,6 +78,7 @@ const (
 	probeProgTpGetPages        = "tp_get_pages"
 	probeProgTpRqComplete      = "tp_rq_complete"
 	probeProgTpRqIssue         = "tp_rq_issue"
+	probeVarAioRwComplete      = "aio_rw_complete"
 	probeVarChainEndIo         = "chain_end_io"
 	probeVarIomapEndIo         = "iomap_end_io"
 	probeVarUnusedDevRec       = "unused_dev_rec"
@@ -147,9 +150,10 @@ type probeMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeVariableSpecs struct {
-	ChainEndIo   *ebpf.VariableSpec `ebpf:"chain_end_io"`
-	IomapEndIo   *ebpf.VariableSpec `ebpf:"iomap_end_io"`
-	UnusedDevRec *ebpf.VariableSpec `ebpf:"unused_dev_rec"`
+	AioRwComplete *ebpf.VariableSpec `ebpf:"aio_rw_complete"`
+	ChainEndIo    *ebpf.VariableSpec `ebpf:"chain_end_io"`
+	IomapEndIo    *ebpf.VariableSpec `ebpf:"iomap_end_io"`
+	UnusedDevRec  *ebpf.VariableSpec `ebpf:"unused_dev_rec"`
 }
 
 // probeObjects contains all objects after they have been loaded into the kernel.
@@ -191,9 +195,10 @@ func (m *probeMaps) Close() error {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeVariables struct {
-	ChainEndIo   *ebpf.Variable `ebpf:"chain_end_io"`
-	IomapEndIo   *ebpf.Variable `ebpf:"iomap_end_io"`
-	UnusedDevRec *ebpf.Variable `ebpf:"unused_dev_rec"`
+	AioRwComplete *ebpf.Variable `ebpf:"aio_rw_complete"`
+	ChainEndIo    *ebpf.Variable `ebpf:"chain_end_io"`
+	IomapEndIo    *ebpf.Variable `ebpf:"iomap_end_io"`
+	UnusedDevRec  *ebpf.Variable `ebpf:"unused_dev_rec"`
 }
 
 // probePrograms contains all programs after they have been loaded into the kernel.

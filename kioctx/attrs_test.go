@@ -3,12 +3,14 @@ package kioctx
 import (
 	"errors"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/aio2/aio2/abi"
+	"github.com/aio2/aio2/attrs"
 )
 
 func attrMap(t *testing.T, ev abi.Event) (ids []uint16, m map[uint16]abi.Attr) {
@@ -203,5 +205,69 @@ func TestIssueSyncCache(t *testing.T) {
 	_, m := attrMap(t, events(t, rec)[0])
 	if a := m[abi.AttrCache]; a.Status != abi.AttrOK {
 		t.Fatalf("CACHE via IssueSync: %s", abi.StatusName(a.Status))
+	}
+}
+
+// idRecorder is a collector of DEVICE that keeps the native iocb identity
+// each IO's Target carried at End, by the IO's Data.
+type idRecorder struct {
+	mu  sync.Mutex
+	ids map[uint64][2]uint64 // aio_data of the event -> AioObj, AioData
+}
+
+func (*idRecorder) Name() string { return "id-recorder" }
+func (*idRecorder) Serves(k attrs.Kind) attrs.Mask {
+	if k == attrs.KindDirect {
+		return 1 << abi.AttrDevice
+	}
+	return 0
+}
+func (*idRecorder) Available(uint16, *attrs.Target) bool { return true }
+func (*idRecorder) Begin(*attrs.Target, *attrs.Stamp)    {}
+func (r *idRecorder) End(t *attrs.Target, s *attrs.Stamp) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ids[t.AioData] = [2]uint64{t.AioObj, t.AioData}
+}
+func (*idRecorder) Append(dst []byte, id uint16, t *attrs.Target, s *attrs.Stamp) []byte {
+	return abi.AppendAttrStatus(dst, id, abi.AttrUnavailable)
+}
+
+// TestTargetCarriesNativeIocb: a native IO that asks for attributes hands
+// the collectors its native iocb as the kernel records it (the address
+// io_submit was given and its aio_data, the event's key), which is how
+// DEVICE tells apart IOs of the same file and offset in flight at once
+// (attrs.TestDeviceTakeSameOffset). Three reads of one offset are in
+// flight together; each has its own identity.
+func TestTargetCarriesNativeIocb(t *testing.T) {
+	rec := &idRecorder{ids: map[uint64][2]uint64{}}
+	p := abi.Params{Size: abi.ParamsSize, Version: 2, Eventfd: -1, MaxInflight: 8}
+	c, err := Setup(&p, WithEngine(attrs.NewEngine(attrs.Clock{}, rec)))
+	if err != nil {
+		skipOrFail(t, "native AIO unavailable: %v", err)
+	}
+	defer c.Destroy()
+	f, _ := directFile(t, 4096)
+	mem := alignedBuf(t, 3*4096)
+	reqs := abi.AppendAttrReq(nil, abi.AttrDevice, nil)
+	var cbs []Iocb
+	for i := range 3 {
+		cbs = append(cbs, Iocb{Opcode: abi.OpPread, Fd: int32(f.Fd()), Buf: mem[i*4096 : (i+1)*4096], Attrs: reqs, Data: uint64(i)})
+	}
+	if _, err := c.Submit(cbs); err != nil {
+		t.Fatal(err)
+	}
+	objs := map[uint64]bool{}
+	for _, ev := range waitEvents(t, c, 3) {
+		rec.mu.Lock()
+		id, ok := rec.ids[ev.Obj]
+		rec.mu.Unlock()
+		if !ok {
+			t.Fatalf("event %d: no End saw aio_data %#x (the event's key)", ev.Data, ev.Obj)
+		}
+		if id[0] == 0 || objs[id[0]] {
+			t.Errorf("event %d: iocb address %#x (zero, or another IO's)", ev.Data, id[0])
+		}
+		objs[id[0]] = true
 	}
 }

@@ -24,6 +24,10 @@ const maxIov = 1024
 
 func iovBase(v *unix.Iovec) uint64 { return uint64(uintptr(unsafe.Pointer(v.Base))) }
 
+// iocbAddr is the address io_submit is given for l (the kernel keeps it
+// as the request's ki_res.obj, and posts it as io_event.obj).
+func iocbAddr(l *abi.LegacyIocb) uint64 { return uint64(uintptr(unsafe.Pointer(l))) }
+
 // setBuffers fills slot s's buffer fields from r: for typed iocbs it pins
 // every Go buffer (runtime.Pinner; a no-op for memory outside the Go heap)
 // and builds the iovec array in the slot; for raw ones it records the

@@ -34,5 +34,5 @@ func TestFieldwiseCopies(t *testing.T) {
 
 	// submitLocked assigns these structs' fields one by one.
 	require.Equal(t, 12, reflect.TypeOf(abi.LegacyIocb{}).NumField(), "abi.LegacyIocb changed: update submitLocked's lcb assignments")
-	require.Equal(t, 6, reflect.TypeOf(attrs.Target{}).NumField(), "attrs.Target changed: update submitLocked's t assignments")
+	require.Equal(t, 8, reflect.TypeOf(attrs.Target{}).NumField(), "attrs.Target changed: update submitLocked's t assignments")
 }

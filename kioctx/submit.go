@@ -214,6 +214,7 @@ func (c *Context) submitLocked(r *req) (uint64, error) {
 	s.reqs = append(s.reqs[:0], r.reqs...)
 	s.t.Kind, s.t.Opcode, s.t.Fd, s.t.Offset = kind, op, r.cb.Fd, r.cb.Offset
 	s.t.Nbytes, s.t.Want = 0, attrs.Wanted(r.reqs)
+	s.t.AioObj, s.t.AioData = 0, 0
 	s.s = attrs.Stamp{}
 	s.args = r.args
 	s.rawIov, s.rwCnt = 0, 0
@@ -256,6 +257,10 @@ func (c *Context) submitLocked(r *req) (uint64, error) {
 		l.Data, l.Key, l.RWFlags, l.Opcode, l.Reqprio = key, 0, s.cb.RWFlags, op, 0
 		l.Fildes, l.Buf, l.Nbytes, l.Offset = uint32(s.cb.Fd), s.cb.Addr, s.cb.Nbytes, s.cb.Offset
 		l.Reserved2, l.Flags, l.Resfd = 0, abi.IOCB_FLAG_RESFD, uint32(c.nat.efdN)
+		if s.t.Want != 0 {
+			// What the kernel's aio_kiocb records: DEVICE joins by it.
+			s.t.AioObj, s.t.AioData = iocbAddr(l), key
+		}
 		c.nat.queueLocked(idx)
 	case drvPoll:
 		if op == abi.OpPoll {

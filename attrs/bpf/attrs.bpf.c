@@ -35,6 +35,12 @@ volatile const u64 iomap_end_io = 0;
  * ends through it, and its bi_private is the parent bio. 0 if unknown. */
 volatile const u64 chain_end_io = 0;
 
+/* The address of aio_complete_rw, the ki_complete of a native AIO read
+ * or write: such a kiocb is the first member of a struct aio_kiocb, whose
+ * ki_res holds the iocb's aio_data and user address. 0 if unknown (then
+ * records carry no AIO identity and user space joins by offset). */
+volatile const u64 aio_rw_complete = 0;
+
 /* ---- DEVICE ---- */
 
 struct dev_rec {
@@ -42,7 +48,9 @@ struct dev_rec {
 	s64 pos;
 	u64 issue_ns;
 	u64 complete_ns;
-	u64 kiocb;   /* identifies the IO among IOs with the same key */
+	u64 kiocb;    /* identifies the IO among IOs with the same key */
+	u64 aio_obj;  /* native AIO: the user iocb's address (ki_res.obj), else 0 */
+	u64 aio_data; /* native AIO: its aio_data (ki_res.data) */
 	u32 dev;
 	u32 nr_bytes;
 };
@@ -190,6 +198,14 @@ static __always_inline int on_complete(u64 rqv, unsigned int nr_bytes)
 		r->dev = BPF_CORE_READ(inode, i_sb, s_dev);
 		r->pos = BPF_CORE_READ(iocb, ki_pos);
 		r->kiocb = (u64)iocb;
+		r->aio_obj = 0;
+		r->aio_data = 0;
+		u64 done = aio_rw_complete;
+		if (done && (u64)BPF_CORE_READ(iocb, ki_complete) == done) {
+			struct aio_kiocb *req = (void *)iocb - bpf_core_field_offset(struct aio_kiocb, rw);
+			r->aio_obj = BPF_CORE_READ(req, ki_res.obj);
+			r->aio_data = BPF_CORE_READ(req, ki_res.data);
+		}
 		r->issue_ns = issue;
 		r->complete_ns = now;
 		r->nr_bytes = nr_bytes;

@@ -9,7 +9,8 @@
  * struct bio and struct block_device, include/linux/fs.h struct kiocb, struct
  * file, struct inode, struct super_block, struct address_space,
  * include/linux/mm_types.h struct folio, fs/iomap/direct-io.c struct
- * iomap_dio, include/linux/fdtable.h). The full header is what
+ * iomap_dio, fs/aio.c struct aio_kiocb, include/uapi/linux/aio_abi.h struct
+ * io_event, include/linux/fdtable.h). The full header is what
  * `bpftool btf dump file /sys/kernel/btf/vmlinux format c` prints; it is
  * 134k lines and not needed.
  */
@@ -97,6 +98,22 @@ struct task_struct {
 struct kiocb {
 	struct file *ki_filp;
 	loff_t ki_pos;
+	void (*ki_complete)(struct kiocb *iocb, long ret);
+};
+
+/* fs/aio.c: one native AIO request. In the kernel rw sits in an anonymous
+ * union; ki_res is the io_event it will post, data and obj already filled
+ * in by io_submit (aio_data, and the address of the user's iocb). */
+struct io_event {
+	__u64 data;
+	__u64 obj;
+	__s64 res;
+	__s64 res2;
+};
+
+struct aio_kiocb {
+	struct kiocb rw;
+	struct io_event ki_res;
 };
 
 struct iomap_dio {
