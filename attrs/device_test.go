@@ -162,9 +162,9 @@ func TestDeviceGroundTruth(t *testing.T) {
 // First one IO at a time at random offsets of a 4-block file; then three
 // in flight at once on a 1-block file, so that they share the join key
 // (file and offset) and must be told apart by their native iocbs.
-// (Depth 2 on the 4-block file still fails in about 1 run in 80 under
-// -race, always for the IO at 16 MiB, which gets one request too few or
-// none: docs/attributes.md, Limits.)
+// (Depth 2 on the 4-block file still fails in about 1 run in 100 under
+// -race: an IO gets one request too few or none, because records of its
+// requests never reached the ring; docs/attributes.md, Limits.)
 func TestDeviceSplitRequests(t *testing.T) {
 	needDevice(t)
 	const bs = 8 << 20
