@@ -164,7 +164,8 @@ func TestDeviceGroundTruth(t *testing.T) {
 // (file and offset) and must be told apart by their native iocbs.
 // (Depth 2 on the 4-block file still fails in about 1 run in 100 under
 // -race: an IO gets one request too few or none, because records of its
-// requests never reached the ring; docs/attributes.md, Limits.)
+// requests had not reached the ring when it completed; docs/attributes.md,
+// Limits.)
 func TestDeviceSplitRequests(t *testing.T) {
 	needDevice(t)
 	const bs = 8 << 20
