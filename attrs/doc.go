@@ -18,7 +18,8 @@
 // mm_filemap_add_to_page_cache and mm_filemap_get_pages, or cachestat(2));
 // Device (DEVICE for O_DIRECT IO, from eBPF programs on block_rq_issue and
 // block_rq_complete, joined to the IO through the request's iomap direct-IO
-// kiocb). Default returns an engine with all of them; Probe reports which
+// kiocb and, for native AIO, the iocb behind it: Target.AioObj and
+// AioData). Default returns an engine with all of them; Probe reports which
 // sources work on this machine and why not.
 //
 // The eBPF programs are written in C (bpf/attrs.bpf.c, against the trimmed
