@@ -32,6 +32,11 @@ func TestFlavours(t *testing.T) {
 			t.Errorf("CACHE programs loaded as %q on a kernel with BTF", f)
 		}
 	}
+	// Root reads kallsyms, so the DEVICE program gets aio_complete_rw
+	// and records each request's native iocb.
+	if os.Geteuid() == 0 && !deviceGroup.v.Load().aioIdent {
+		t.Error("root, yet aio_complete_rw not found in /proc/kallsyms: DEVICE cannot tell apart IOs at one offset")
+	}
 	for _, f := range Probe() {
 		t.Logf("%v", f)
 		if !f.OK {

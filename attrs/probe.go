@@ -43,6 +43,11 @@ func Probe() []FeatureStatus {
 		dev.Err = err
 	} else {
 		dev.OK, dev.Detail = true, g.flavour+" block_rq_issue, block_rq_complete"
+		if g.aioIdent {
+			dev.Detail += "; IOs at one offset told apart by native iocb"
+		} else {
+			dev.Detail += "; IOs at one offset told apart by kiocb only (aio_complete_rw not in /proc/kallsyms)"
+		}
 	}
 	cache := FeatureStatus{Name: "ebpf-cache", Attrs: 1 << abi.AttrCache}
 	if g, err := cacheGroup.get(); err != nil {
