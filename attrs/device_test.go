@@ -162,8 +162,8 @@ func TestDeviceGroundTruth(t *testing.T) {
 // First one IO at a time at random offsets of a 4-block file; then three
 // in flight at once on a 1-block file, so that they share the join key
 // (file and offset) and must be told apart by their native iocbs.
-// (Depth 2 on the 4-block file still fails in about 1 run in 100 under
-// -race: an IO gets one request too few or none, because records of its
+// (Depth 2 on the 4-block file still fails in 1 run in 500 to 9 in 400
+// under -race: an IO gets one request too few or none, because records of its
 // requests had not reached the ring when it completed; docs/attributes.md,
 // Limits.)
 func TestDeviceSplitRequests(t *testing.T) {
