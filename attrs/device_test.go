@@ -163,8 +163,8 @@ func TestDeviceGroundTruth(t *testing.T) {
 // in flight at once on a 1-block file, so that they share the join key
 // (file and offset) and must be told apart by their native iocbs.
 // (Depth 2 on the 4-block file still fails in 1 run in 500 to 9 in 400
-// under -race: an IO gets one request too few or none, because records of its
-// requests had not reached the ring when it completed; docs/attributes.md,
+// under -race: an IO gets one request too few or none, because the
+// completion program never ran for a request of it; docs/attributes.md,
 // Limits.)
 func TestDeviceSplitRequests(t *testing.T) {
 	needDevice(t)
