@@ -146,7 +146,8 @@ func (l *lazy[T]) reset() *T {
 	return v
 }
 
-// spec returns the embedded collection spec with iomap_end_io set.
+// spec returns the embedded collection spec with the kernel addresses
+// its programs compare against set.
 func probeSpec() (*ebpf.CollectionSpec, error) {
 	spec, err := loadProbe()
 	if err != nil {
@@ -155,7 +156,7 @@ func probeSpec() (*ebpf.CollectionSpec, error) {
 	// Without these addresses (kallsyms hidden) the program tries every
 	// bio with a private pointer, does not follow split bios, and records
 	// no native AIO identity; see bpf/attrs.bpf.c.
-	syms := kallsyms("iomap_dio_bio_end_io", "bio_chain_endio", "aio_complete_rw")
+	syms := kernelSyms()
 	for name, sym := range map[string]string{probeVarIomapEndIo: "iomap_dio_bio_end_io", probeVarChainEndIo: "bio_chain_endio",
 		probeVarAioRwComplete: "aio_complete_rw"} {
 		if v, ok := spec.Variables[name]; ok && syms[sym] != 0 {
@@ -164,13 +165,15 @@ func probeSpec() (*ebpf.CollectionSpec, error) {
 			}
 		}
 	}
-	aioIdent.Store(syms["aio_complete_rw"] != 0)
 	return spec, nil
 }
 
-// aioIdent says the last probeSpec found aio_complete_rw, so the DEVICE
-// program records the native iocb behind each request (bpf/attrs.bpf.c).
-var aioIdent atomic.Bool
+// kernelSyms reads the addresses the programs need from /proc/kallsyms
+// once per process (it is some 120,000 lines here, and every group load
+// read it again before).
+var kernelSyms = sync.OnceValue(func() map[string]uint64 {
+	return kallsyms("iomap_dio_bio_end_io", "bio_chain_endio", "aio_complete_rw")
+})
 
 // forceRawTP makes loads skip tp_btf, so tests can check the raw_tp
 // fallback on a kernel where tp_btf works.

@@ -1,6 +1,7 @@
 package attrs
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -277,7 +278,7 @@ func loadDevice() (*deviceProbe, error) {
 		return nil, classify("ebpf-device", err)
 	}
 	return &deviceProbe{
-		objs: objs, links: links, flavour: flavour, stats: m.Stats, aioIdent: aioIdent.Load(),
+		objs: objs, links: links, flavour: flavour, stats: m.Stats, aioIdent: kernelSyms()["aio_complete_rw"] != 0,
 		ring: ring, table: make(map[devKey]*devEntry, 1024), evictAt: 1024,
 	}, nil
 }
@@ -331,25 +332,25 @@ func (e *devEntry) take(obj, data uint64, exact bool, since, now int64) (ns int6
 			sp[j], sp[j-1] = sp[j-1], sp[j]
 		}
 	}
+	// Without the identity, the IO is the kiocb of its window's first
+	// request (sp is sorted by issue time).
 	var kiocb uint64
+	inWindow := func(s *devSpan) bool { return s.issue >= since && s.complete <= now }
+	if !exact {
+		i := slices.IndexFunc(sp, func(s devSpan) bool { return inWindow(&s) })
+		if i < 0 {
+			return 0, 0
+		}
+		kiocb = sp[i].kiocb
+	}
 	mine := func(s *devSpan) bool {
-		if s.issue < since || s.complete > now {
+		if !inWindow(s) {
 			return false
 		}
 		if exact {
 			return s.aioObj == obj && s.aioData == data
 		}
 		return s.kiocb == kiocb
-	}
-	found := false
-	for i := range sp {
-		if kiocb = sp[i].kiocb; mine(&sp[i]) {
-			found = true
-			break
-		}
-	}
-	if !found {
-		return 0, 0
 	}
 	var curStart, curEnd int64 = -1, -1
 	keep := sp[:0]
