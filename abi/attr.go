@@ -121,12 +121,23 @@ func (it *AttrIter) Offset() int { return it.off }
 // Next returns the next attribute, or false at the end or on a framing
 // fault (then Err is non-nil).
 func (it *AttrIter) Next() (Attr, bool) {
-	if it.err != nil || it.off >= len(it.b) {
+	// The end is checked here, where the compiler can inline it, and the
+	// rest in next: every walk ends with this check, and a call that only
+	// found the end cost as much as one that decodes (the prologue of a
+	// 0x88-byte frame): in perf, Next was 4 ns per call and ten calls per
+	// IO with LATENCY at QD32 on zram. A fault cuts b at off, so that this
+	// one check also stops the walk after it.
+	if it.off >= len(it.b) {
 		return Attr{}, false
 	}
+	return it.next()
+}
+
+// next decodes the TLV at off, which is below len(b).
+func (it *AttrIter) next() (Attr, bool) {
 	rest := len(it.b) - it.off
 	if rest < AttrHeaderBytes {
-		it.err = errf("attribute", it.off, syscall.EINVAL, "%d bytes left, too few for an attribute header", rest)
+		it.fail(errf("attribute", it.off, syscall.EINVAL, "%d bytes left, too few for an attribute header", rest))
 		return Attr{}, false
 	}
 	le := binary.LittleEndian
@@ -138,12 +149,19 @@ func (it *AttrIter) Next() (Attr, bool) {
 	// past its end.
 	padded := (uint64(n) + 7) &^ 7
 	if padded > uint64(rest-AttrHeaderBytes) {
-		it.err = errf("attribute", it.off, syscall.EINVAL, "id %d: value len %d does not fit the %d bytes left", a.ID, n, rest-AttrHeaderBytes)
+		it.fail(errf("attribute", it.off, syscall.EINVAL, "id %d: value len %d does not fit the %d bytes left", a.ID, n, rest-AttrHeaderBytes))
 		return Attr{}, false
 	}
 	a.Value = p[AttrHeaderBytes : AttrHeaderBytes+int(n)]
 	it.off += AttrHeaderBytes + int(padded)
 	return a, true
+}
+
+// fail stops the walk at off with err: Next sees the end there, Offset
+// still says where the fault is.
+func (it *AttrIter) fail(err error) {
+	it.err = err
+	it.b = it.b[:it.off]
 }
 
 // Err returns the framing fault that stopped the iterator, if any.

@@ -101,6 +101,22 @@ func AppendAttrReq(dst []byte, id uint16, arg []byte) []byte {
 // argument for ids other than TAG, and a TAG of at most 256 bytes. Every
 // fault is an *Error wrapping EINVAL. It never reads outside buf.
 func DecodeIocb(buf []byte, off int, cb *Iocb) (reqs []byte, next int, err error) {
+	reqs, next, err = DecodeIocbHeader(buf, off, cb)
+	if err != nil {
+		return nil, off, err
+	}
+	if err := ValidateAttrReqs(reqs, off+IocbHeaderBytes); err != nil {
+		return nil, off, err
+	}
+	return reqs, next, nil
+}
+
+// DecodeIocbHeader is DecodeIocb without the check of the attribute
+// requests: it applies every other rule and returns reqs unchecked. The
+// caller must pass them to ValidateAttrReqs (with off+IocbHeaderBytes)
+// before use, or know them equal to requests that passed; kioctx does the
+// latter, since a workload sends the same requests with every iocb.
+func DecodeIocbHeader(buf []byte, off int, cb *Iocb) (reqs []byte, next int, err error) {
 	if off < 0 || off > len(buf) || len(buf)-off < IocbHeaderBytes {
 		return nil, off, errf("iocb2", off, syscall.EINVAL, "%d bytes left, too few for a %d-byte iocb2", max(len(buf)-off, 0), IocbHeaderBytes)
 	}
@@ -135,11 +151,7 @@ func DecodeIocb(buf []byte, off int, cb *Iocb) (reqs []byte, next int, err error
 	case !KnownOpcode(cb.Opcode):
 		return nil, off, errf("iocb2", off, syscall.EINVAL, "unknown opcode %d", cb.Opcode)
 	}
-	reqs = p[IocbHeaderBytes:cb.Len]
-	if err := ValidateAttrReqs(reqs, off+IocbHeaderBytes); err != nil {
-		return nil, off, err
-	}
-	return reqs, off + int(cb.Len), nil
+	return p[IocbHeaderBytes:cb.Len], off + int(cb.Len), nil
 }
 
 // ValidateAttrReqs checks a sequence of attribute requests; off is its

@@ -144,6 +144,12 @@ func (e *Engine) encodeOne(dst []byte, a abi.Attr, t *Target, s *Stamp) []byte {
 		}
 		return abi.AppendAttr(dst, a.ID, abi.AttrOK, a.Value)
 	}
+	if _, ok := c.(Clock); ok {
+		// Called directly: the clock is always available, and through
+		// the interface this was two indirect calls, each through the
+		// pointer wrapper of a value method, per attribute.
+		return Clock{}.Append(dst, a.ID, t, s)
+	}
 	if !c.Available(a.ID, t) {
 		return abi.AppendAttrStatus(dst, a.ID, abi.AttrUnavailable)
 	}

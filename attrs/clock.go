@@ -51,6 +51,9 @@ func (Clock) Begin(*Target, *Stamp) {}
 // End implements Collector; the completion stamps are taken by kioctx.
 func (Clock) End(*Target, *Stamp) {}
 
+// Hookless implements Hookless: the engine need not call Begin and End.
+func (Clock) Hookless() {}
+
 // Append implements Collector.
 func (Clock) Append(dst []byte, id uint16, t *Target, s *Stamp) []byte {
 	switch id {

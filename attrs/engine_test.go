@@ -87,6 +87,43 @@ func TestEngineFirstCollectorWins(t *testing.T) {
 	}
 }
 
+// hookless is a fake that says its hooks do nothing.
+type hookless struct{ fake }
+
+func (*hookless) Hookless() {}
+
+// TestEngineSkipsHookless: a Hookless collector's Begin and End are never
+// called, while it still serves its ids; a collector with hooks that
+// serves another wanted id still gets its calls.
+func TestEngineSkipsHookless(t *testing.T) {
+	h := &hookless{fake{name: "h", avail: true}}
+	h.serves[KindDirect] = 1 << abi.AttrLatency
+	d := &fake{name: "dd", avail: true}
+	d.serves[KindDirect] = 1 << abi.AttrCache
+	e := NewEngine(h, d)
+	var s Stamp
+	for _, c := range []struct {
+		ids           []uint16
+		dBegins, dEnd int
+	}{
+		{[]uint16{abi.AttrLatency}, 0, 0},
+		{[]uint16{abi.AttrLatency, abi.AttrCache}, 1, 1},
+	} {
+		h.begins, h.ends, d.begins, d.ends = 0, 0, 0, 0
+		reqs := reqsFor(c.ids...)
+		tg := Target{Kind: KindDirect, Want: Wanted(reqs)}
+		e.Begin(&tg, &s)
+		e.End(&tg, &s)
+		if h.begins != 0 || h.ends != 0 || d.begins != c.dBegins || d.ends != c.dEnd {
+			t.Errorf("%v: hooks h %d/%d d %d/%d, want h 0/0 d %d/%d", c.ids, h.begins, h.ends, d.begins, d.ends, c.dBegins, c.dEnd)
+		}
+		out, _ := e.Encode(nil, reqs, &tg, &s, 1<<10)
+		if v, _ := attrMap(t, out)[abi.AttrLatency].U64(); v != 1 {
+			t.Errorf("%v: LATENCY from the hookless collector: %d, want 1", c.ids, v)
+		}
+	}
+}
+
 func TestEncodeStatuses(t *testing.T) {
 	dev := &fake{name: "dev", avail: false}
 	dev.serves[KindDirect] = 1 << abi.AttrDevice

@@ -153,7 +153,24 @@ func FuzzDecodeIocbBuffer(f *testing.F) {
 		off := 0
 		for off < len(buf) {
 			want := iocbOK(buf, off)
+			// DecodeIocbHeader (kioctx's path, which checks requests
+			// itself) agrees with DecodeIocb wherever the header is good,
+			// and its requests fail ValidateAttrReqs exactly when
+			// DecodeIocb refuses the record for them.
+			var hcb abi.Iocb
+			hreqs, hnext, herr := abi.DecodeIocbHeader(buf, off, &hcb)
 			reqs, next, err := abi.DecodeIocb(buf, off, &cb)
+			if herr == nil {
+				verr := abi.ValidateAttrReqs(hreqs, off+abi.IocbHeaderBytes)
+				if (verr == nil) != (err == nil) || (err != nil && verr.Error() != err.Error()) {
+					t.Fatalf("iocb at %d: DecodeIocb says %v, header then requests say %v", off, err, verr)
+				}
+				if err == nil && (hnext != next || hcb != cb || !bytes.Equal(hreqs, reqs)) {
+					t.Fatalf("iocb at %d: DecodeIocbHeader decodes differently", off)
+				}
+			} else if err == nil || herr.Error() != err.Error() {
+				t.Fatalf("iocb at %d: header refused (%v), DecodeIocb says %v", off, herr, err)
+			}
 			if want < 0 {
 				e := wantABIError(t, err, syscall.EINVAL, "DecodeIocb")
 				if next != off {

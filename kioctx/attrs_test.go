@@ -84,6 +84,49 @@ func TestAttributes(t *testing.T) {
 	waitEvents(t, c, 1)
 }
 
+// TestSubmitRawRequestsRemembered: SubmitRaw remembers the last
+// attribute requests that passed (reqsLocked). Requests that change from
+// one record to the next are each checked and served as asked: the same
+// ones again, different ones, malformed ones after good ones (refused,
+// with the offset of the fault), and the good ones after those.
+func TestSubmitRawRequestsRemembered(t *testing.T) {
+	c := newCtx(t, 16, 0, 0)
+	lat := abi.AppendAttrReq(nil, abi.AttrLatency, nil)
+	cpu := abi.AppendAttrReq(nil, abi.AttrCPU, nil)
+	badFlags := abi.AppendAttr(nil, abi.AttrLatency, 1, nil)
+	badArg := abi.AppendAttrReq(nil, abi.AttrLatency, []byte("x"))
+	noop := func(reqs []byte) []byte { return abi.AppendIocb(nil, &abi.Iocb{Opcode: abi.OpNoop, Data: 7}, reqs) }
+	for i, step := range []struct {
+		reqs []byte
+		want []uint16 // nil: refused
+	}{
+		{lat, []uint16{abi.AttrLatency}},
+		{lat, []uint16{abi.AttrLatency}},
+		{badFlags, nil},
+		{lat, []uint16{abi.AttrLatency}},
+		{badArg, nil},
+		{cpu, []uint16{abi.AttrCPU}},
+		{nil, []uint16{}},
+		{lat, []uint16{abi.AttrLatency}},
+	} {
+		n, err := c.SubmitRaw(noop(step.reqs))
+		if step.want == nil {
+			var e *abi.Error
+			if n != 0 || !errors.As(err, &e) || !errors.Is(err, unix.EINVAL) || e.Off != abi.IocbHeaderBytes {
+				t.Fatalf("step %d: malformed requests: %d, %v; want 0 and EINVAL at byte %d", i, n, err, abi.IocbHeaderBytes)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		ids, m := attrMap(t, waitEvents(t, c, 1)[0])
+		if len(ids) != len(step.want) || (len(ids) == 1 && (ids[0] != step.want[0] || m[ids[0]].Status != abi.AttrOK)) {
+			t.Fatalf("step %d: attributes %v %+v, want %v OK", i, ids, m, step.want)
+		}
+	}
+}
+
 func TestAttributesTruncated(t *testing.T) {
 	p := abi.Params{Size: abi.ParamsSize, Version: 2, Eventfd: -1, MaxEventBytes: 64}
 	c, err := Setup(&p)

@@ -59,6 +59,10 @@ type Context struct {
 	// LATENCY). See stampSubmitLocked and stampDoneLocked.
 	subNs, doneNs int64
 	draining      bool
+	// lastReqs are the last attribute requests that passed validation,
+	// and lastWant the ids they ask for (reqsLocked).
+	lastReqs []byte
+	lastWant attrs.Mask
 	// waitList are the channels of GetEvents and Destroy waiters; chans
 	// is a free list of such channels, so that waiting allocates nothing.
 	waitList []chan struct{}

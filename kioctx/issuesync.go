@@ -50,7 +50,7 @@ func (c *Context) IssueSync(cb *Iocb, dst []byte) ([]byte, error) {
 	s.cb = r.cb
 	s.reqs = r.reqs
 	s.args = r.args
-	s.t = attrs.Target{Kind: kind, Opcode: r.cb.Opcode, Fd: r.cb.Fd, Offset: r.cb.Offset, Want: attrs.Wanted(r.reqs)}
+	s.t = attrs.Target{Kind: kind, Opcode: r.cb.Opcode, Fd: r.cb.Fd, Offset: r.cb.Offset, Want: r.want}
 	if err := c.setBuffers(s, &r); err != nil {
 		return dst, err
 	}

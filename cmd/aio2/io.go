@@ -52,6 +52,7 @@ type ioOptions struct {
 	defaulted   bool // neither --runtime nor --number: one pass, at most 10 s
 	progress    string
 	cpuprofile  string
+	clocksource string
 
 	raw map[string]string // as given, for fio's "global options"
 }
@@ -99,6 +100,7 @@ func parseIOFlags(args []string, stdout io.Writer) (*ioOptions, error) {
 	fs.BoolVar(&o.groupReport, "group_reporting", false, "report all jobs as one")
 	fs.Uint64Var(&o.seed, "randseed", 0, "seed of the random offsets (0: a new seed per run)")
 	fs.StringVar(&o.progress, "progress", "auto", "progress line: auto (only when stdout is a terminal), on, off")
+	fs.StringVar(&o.clocksource, "clocksource", "cpu", "the command's clock for slat, clat and lat: cpu (the TSC, where the kernel uses it too; else clock_gettime) or clock_gettime (fio's flag; the attributes are always CLOCK_MONOTONIC)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a Go CPU profile of the run (not the file lay-out) to FILE, for go tool pprof")
 	// Accepted for fio command lines; aio2 is always time based when
 	// --runtime is given, and has one engine.
@@ -205,6 +207,13 @@ func parseIOFlags(args []string, stdout io.Writer) (*ioOptions, error) {
 	default:
 		return nil, usagef("--progress=%s: use auto, on or off", o.progress)
 	}
+	switch o.clocksource {
+	case "cpu", "clock_gettime":
+	case "gettimeofday":
+		o.clocksource = "clock_gettime" // fio's third choice; the same monotonic clock here
+	default:
+		return nil, usagef("--clocksource=%s: use cpu or clock_gettime", o.clocksource)
+	}
 	if o.reaper == "external" && o.numjobs != 1 {
 		return nil, usagef("--reaper=external runs one job (one shared ring): leave out --numjobs")
 	}
@@ -255,6 +264,9 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Calibrating the TSC takes 20 ms; laying out the file counts toward
+	// them.
+	cal := startClock(o.clocksource)
 
 	t, err := openTarget(ctx, o, stderr)
 	if err != nil {
@@ -278,6 +290,7 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 			j.close()
 		}
 	}()
+	cal.finish()
 	if o.reaper == "external" {
 		// The first line of stdout, so that a script can start the reaper.
 		fmt.Fprintf(stdout, "ring: %s\n", jobs[0].sharedPath)

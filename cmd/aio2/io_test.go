@@ -193,6 +193,15 @@ func TestIOReaperGoroutinesAndJobs(t *testing.T) {
 		if j.Aio2.Ring.Reaper != "goroutines=3" {
 			t.Fatalf("reaper %q", j.Aio2.Ring.Reaper)
 		}
+		// The reapers read the command's clock on other threads than
+		// the submitter: with the TSC, that is where it must agree.
+		want := "clock_gettime"
+		if tscExpected(t) {
+			want = "cpu"
+		}
+		if j.Aio2.Ring.Clock != want {
+			t.Fatalf("clocksource %q, want %q", j.Aio2.Ring.Clock, want)
+		}
 	}
 }
 

@@ -120,6 +120,7 @@ func TestUserErrorsExitTwoWithOneLine(t *testing.T) {
 		{"bad rw", []string{"io", "--rw=sideways"}, "--rw=sideways"},
 		{"bad size", []string{"io", "--size=lots"}, "not a size"},
 		{"bad reaper", []string{"io", "--reaper=many"}, "--reaper=many"},
+		{"bad clocksource", []string{"io", "--clocksource=sundial"}, "--clocksource=sundial: use cpu or clock_gettime"},
 		{"bad plot name", []string{"io", "--plot=x.gif"}, ".svg or .png"},
 		{"unknown flag", []string{"io", "--colour=blue"}, "flag provided but not defined"},
 		{"reap missing path", []string{"reap", filepath.Join(dir, "missing")}, "no such file"},

@@ -267,8 +267,11 @@ func unitFor(maxNs float64) (string, float64) {
 
 func writeNormal(w io.Writer, ri *runInfo, jobs []*jobResult) {
 	o := ri.opts
-	fmt.Fprintf(w, "%s: (g=0): rw=%s, bs=%s, iodepth=%d, direct=%d, reaper=%s, attrs=%s\n",
-		o.name, o.rw, humanBytes(float64(o.bs)), o.iodepth, b2i(o.direct), o.reaper, strings.Join(attrNames(o.attrs), ","))
+	fmt.Fprintf(w, "%s: (g=0): rw=%s, bs=%s, iodepth=%d, direct=%d, reaper=%s, attrs=%s, clocksource=%s\n",
+		o.name, o.rw, humanBytes(float64(o.bs)), o.iodepth, b2i(o.direct), o.reaper, strings.Join(attrNames(o.attrs), ","), cmdClock.name)
+	if cmdClock.why != "" {
+		fmt.Fprintf(w, "%s: clocksource=cpu not used: %s\n", o.name, cmdClock.why)
+	}
 	for _, j := range jobs {
 		fmt.Fprintf(w, "%s: (groupid=0, jobs=%d): err=%2d: pid=%d%s\n", j.name, j.jobs, b2i(j.read.errs+j.write.errs > 0)*5,
 			os.Getpid(), map[bool]string{true: " (interrupted)", false: ""}[j.interrupted])

@@ -120,13 +120,15 @@ func (a *attrStats) merge(o *attrStats) {
 	a.unknownIDs += o.unknownIDs
 }
 
-// observe accounts the attributes of one validated event. totalNs is the
-// IO's latency as the workload measured it (used when LATENCY was not
-// asked, to set device time against). wantTag is the TAG the iocb sent.
-// It does not allocate.
-func (a *attrStats) observe(ev *abi.Event, totalNs int64, wantTag uint64) {
+// observe accounts the attributes of one event and checks them as
+// abi.ValidateEvent does (framing, status, value size; the caller checks
+// the flags): it returns false at the first fault, and the run then stops,
+// with what was counted of that event. totalNs is the IO's latency as the
+// workload measured it (used when LATENCY was not asked, to set device
+// time against). wantTag is the TAG the iocb sent. It does not allocate.
+func (a *attrStats) observe(ev *abi.Event, totalNs int64, wantTag uint64) bool {
 	if len(ev.Attrs) == 0 && len(a.asked) == 0 {
-		return // the run without --attrs: nothing to count
+		return true // the run without --attrs: nothing to count
 	}
 	if ev.Flags&abi.EventAttrsTruncated != 0 {
 		a.truncated++
@@ -139,6 +141,9 @@ func (a *attrStats) observe(ev *abi.Event, totalNs int64, wantTag uint64) {
 		at, ok := it.Next()
 		if !ok {
 			break
+		}
+		if abi.ValidateAttr(at, 0) != nil {
+			return false
 		}
 		if at.ID > abi.AttrMaxCatalogue || !abi.KnownAttr(at.ID) {
 			a.unknownIDs++
@@ -195,6 +200,9 @@ func (a *attrStats) observe(ev *abi.Event, totalNs int64, wantTag uint64) {
 			}
 		}
 	}
+	if it.Err() != nil {
+		return false
+	}
 	if devOK {
 		a.deviceNs += float64(devNs)
 		a.deviceTotalNs += float64(totalNs)
@@ -204,6 +212,7 @@ func (a *attrStats) observe(ev *abi.Event, totalNs int64, wantTag uint64) {
 			a.status[id][4]++
 		}
 	}
+	return true
 }
 
 // sampleStats returns min, max, mean and stddev of per-second samples.
@@ -251,6 +260,7 @@ type ringInfo struct {
 	Features      []string `json:"features"`
 	Supported     []string `json:"supported_attrs"`
 	Reaper        string   `json:"reaper"`
+	Clock         string   `json:"clocksource"` // the command's clock: cpu or clock_gettime
 	Overflowed    uint64   `json:"overflowed"`
 	SharedPath    string   `json:"shared_path,omitempty"`
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -131,6 +133,57 @@ func TestConsumeRejectsForeignData(t *testing.T) {
 	}
 	if _, err := j.consume(rs, []byte{1, 2, 3}, 0, func(int32) {}); err == nil {
 		t.Fatal("3 bytes accepted as an event")
+	}
+}
+
+// TestConsumeRejectsMalformedAttrs: consume validates every event as
+// abi.ValidateEvent does (it does so inside observe, in one walk), stops
+// at the first bad one with ValidateEvent's description, and neither
+// counts that event as done nor frees its slot.
+func TestConsumeRejectsMalformedAttrs(t *testing.T) {
+	bad := []struct {
+		name string
+		rec  func(start int, b []byte) []byte
+		want string
+	}{
+		{"unknown status", func(_ int, b []byte) []byte { return abi.AppendAttrHeader(b, abi.AttrLatency, 9, 0) }, "unknown status"},
+		{"value on UNAVAILABLE", func(_ int, b []byte) []byte {
+			return abi.AppendAttr(b, abi.AttrCache, abi.AttrUnavailable, make([]byte, 8))
+		}, "only OK may"},
+		{"LATENCY of 4 bytes", func(_ int, b []byte) []byte { return abi.AppendAttr(b, abi.AttrLatency, abi.AttrOK, make([]byte, 4)) }, "want 8"},
+		{"value past the record", func(start int, b []byte) []byte {
+			b = abi.AppendAttrU64(b, abi.AttrLatency, 1)
+			binary.LittleEndian.PutUint32(b[len(b)-12:], 64) // value len 64 in the 16 bytes left
+			return b
+		}, "does not fit"},
+		{"unknown event flag", func(start int, b []byte) []byte {
+			binary.LittleEndian.PutUint16(b[start+6:], 0x8000)
+			return b
+		}, "unknown flags"},
+	}
+	for _, c := range bad {
+		t.Run(c.name, func(t *testing.T) {
+			o := &ioOptions{attrs: []uint16{abi.AttrLatency}, bs: 4096}
+			j := &job{o: o, slots: make([]slot, 4)}
+			for i := range j.slots {
+				j.slots[i].buf = make([]byte, 4096)
+			}
+			rs := newReapState(o, 4096)
+			batch := eventWithAll(nil, 0, 0) // a good one first
+			start := len(batch)
+			rec := abi.BeginEvent(batch, 1, 1, 4096, 0)
+			rec = c.rec(start, rec)
+			flags := binary.LittleEndian.Uint16(rec[start+6:])
+			batch = abi.EndEvent(rec, start, flags)
+			var freed []int32
+			n, err := j.consume(rs, batch, 1e6, func(s int32) { freed = append(freed, s) })
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "malformed") {
+				t.Fatalf("error %v, want a malformed-event error saying %q", err, c.want)
+			}
+			if n != 1 || len(freed) != 1 || freed[0] != 0 || rs.read.ios != 1 {
+				t.Fatalf("consumed %d, freed %v, %d IOs counted; want only the good event", n, freed, rs.read.ios)
+			}
+		})
 	}
 }
 

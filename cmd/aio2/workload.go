@@ -14,7 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/aio2/aio2/abi"
-	"github.com/aio2/aio2/attrs"
 	"github.com/aio2/aio2/kioctx"
 	"github.com/aio2/aio2/ring"
 )
@@ -241,13 +240,13 @@ func (j *job) close() {
 
 // limits decides when a job stops issuing.
 type limits struct {
-	deadline int64 // attrs.Now() value; 0: none
+	deadline int64 // nowNs() value; 0: none
 	number   int64 // IOs; 0: none
 }
 
 func (j *job) limits() limits {
 	var l limits
-	now := attrs.Now()
+	now := nowNs()
 	switch {
 	case j.o.runtime > 0:
 		l.deadline = now + int64(j.o.runtime)
@@ -317,7 +316,7 @@ func (j *job) submit(giveBack func(int32)) (int, error) {
 		return 0, nil
 	}
 	shared := j.o.reapers > 0
-	t0 := attrs.Now()
+	t0 := nowNs()
 	for _, s := range j.pend {
 		sl := &j.slots[s]
 		sl.submitNs = t0
@@ -326,7 +325,7 @@ func (j *job) submit(giveBack func(int32)) (int, error) {
 		}
 	}
 	acc, err := j.kctx.SubmitRaw(j.sub)
-	t1 := attrs.Now()
+	t1 := nowNs()
 	n := 0
 	for n < len(j.ends) && j.ends[n] <= acc {
 		sl := &j.slots[j.pend[n]]
@@ -357,20 +356,29 @@ func (j *job) consume(rs *reapState, buf []byte, now int64, release func(int32))
 	defer j.publish(rs, now, false)
 	for off := 0; off < len(buf); {
 		next, err := abi.NextEvent(buf, off, &rs.ev)
-		if err == nil {
-			err = abi.ValidateEvent(&rs.ev, off)
+		ev := &rs.ev
+		if err == nil && ev.Flags&^abi.EventFlagsKnown != 0 {
+			err = abi.ValidateEvent(ev, off)
 		}
 		if err != nil {
 			return n, fmt.Errorf("job %d: malformed event from the context: %w", j.id, err)
 		}
-		off = next
-		ev := &rs.ev
 		if ev.Data >= uint64(len(j.slots)) {
 			return n, fmt.Errorf("job %d: event carries data %d, which no iocb was given", j.id, ev.Data)
 		}
 		s := int32(ev.Data)
 		sl := &j.slots[s]
 		lat := now - sl.submitNs
+		// observe validates the attributes as it reads them (one walk,
+		// not ValidateEvent's and its own); a fault is described by
+		// ValidateEvent, which makes the same checks.
+		if !rs.attrs.observe(ev, lat, sl.seq) {
+			if err = abi.ValidateEvent(ev, off); err == nil {
+				err = errors.New("attributes that observe refused")
+			}
+			return n, fmt.Errorf("job %d: malformed event from the context: %w", j.id, err)
+		}
+		off = next
 		side, cnt := &rs.read, rs.unpub[0:2]
 		if sl.write {
 			side, cnt = &rs.write, rs.unpub[2:4]
@@ -402,7 +410,6 @@ func (j *job) consume(rs *reapState, buf []byte, now int64, release func(int32))
 			cnt[1] += ev.Res
 		}
 		cnt[0]++
-		rs.attrs.observe(ev, lat, sl.seq)
 		release(s)
 		n++
 	}
@@ -500,7 +507,7 @@ func (j *job) runInline(ctx context.Context) error {
 	defer context.AfterFunc(ctx, func() { stop.Store(true) })()
 	// now is the time the last events were reaped, or the start: the
 	// clock is read once per wait, not once more per turn of the loop.
-	now := attrs.Now()
+	now := nowNs()
 	for {
 		stopping := stop.Load()
 		if stopping {
@@ -519,7 +526,7 @@ func (j *job) runInline(ctx context.Context) error {
 			}
 		}
 		if j.inflight == 0 {
-			now = attrs.Now()
+			now = nowNs()
 			if stopping || !lim.more(j.issued, now) {
 				return nil
 			}
@@ -529,7 +536,7 @@ func (j *job) runInline(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		now = attrs.Now()
+		now = nowNs()
 		n, err := j.consume(rs, evs, now, j.pushFree)
 		j.inflight -= n
 		if err != nil {
@@ -551,7 +558,7 @@ func (j *job) runGoroutines(ctx context.Context) error {
 			for !done.Load() {
 				evs, err := j.reapOnce(rs)
 				if err == nil {
-					_, err = j.consume(rs, evs, attrs.Now(), release)
+					_, err = j.consume(rs, evs, nowNs(), release)
 				}
 				if err != nil {
 					errs[i] = err
@@ -574,14 +581,14 @@ func (j *job) runGoroutines(ctx context.Context) error {
 			j.interrupted = true
 		default:
 		}
-		now := attrs.Now()
+		now := nowNs()
 		if !stopping {
 			j.prepareFree(&lim, now)
 		}
 		if _, err = j.submit(j.pushFree); err != nil {
 			break
 		}
-		if j.inflight == 0 && (stopping || !lim.more(j.issued, attrs.Now())) {
+		if j.inflight == 0 && (stopping || !lim.more(j.issued, nowNs())) {
 			break
 		}
 		select {
@@ -646,7 +653,7 @@ func (j *job) runExternal(ctx context.Context) error {
 		}
 		return nil
 	}
-	for !j.interrupted && lim.more(j.issued, attrs.Now()) {
+	for !j.interrupted && lim.more(j.issued, nowNs()) {
 		select {
 		case <-stop:
 			j.interrupted = true
@@ -657,7 +664,7 @@ func (j *job) runExternal(ctx context.Context) error {
 		// with no events this side cannot tell which slot is done.
 		// Batches as the inline reaper's: an io_submit and an eventfd
 		// signal per submitBatch IOs, not per IO.
-		now := attrs.Now()
+		now := nowNs()
 		for k := 0; k < submitBatch && lim.more(j.issued, now); k++ {
 			j.prepare(int32((next + k) % len(j.slots)))
 		}
@@ -733,7 +740,7 @@ func (j *job) result(interrupted bool) *jobResult {
 	p := j.params
 	r.ring = ringInfo{Version: p.Version, RingBytes: p.RingBytes, MaxEventBytes: p.MaxEventBytes,
 		MaxInflight: p.MaxInflight, Features: featureNames(p.Features), Supported: maskNames(p.Attrs),
-		Reaper: j.o.reaper, SharedPath: j.sharedPath}
+		Reaper: j.o.reaper, Clock: cmdClock.name, SharedPath: j.sharedPath}
 	if j.region != nil {
 		r.ring.Overflowed = j.region.Overflowed()
 	}

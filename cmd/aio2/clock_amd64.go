@@ -1,0 +1,6 @@
+package main
+
+// rdtsc returns the time-stamp counter.
+func rdtsc() uint64
+
+const hasTSC = true
