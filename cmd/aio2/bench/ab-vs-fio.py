@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Two or more builds of aio2 against fio in one run: fio's libaio job and
+each build's `aio2 io` with the same flags, alternating (fio A B fio A B
+...) so that drift on a noisy machine hits all of them alike. Prints, per
+tool, the median IOPS and CPU per IO (usr+sys of the whole process, from
+getrusage) and the medians of the per-rep ratios to fio's run of the same
+rep. It is how a change is measured end to end: the old and the new build
+side by side, against the same reference.
+
+  git worktree add /tmp/old HEAD~1 && (cd /tmp/old && go build -o /tmp/aio2-old ./cmd/aio2)
+  go build -o /tmp/aio2-new ./cmd/aio2
+  python3 cmd/aio2/bench/ab-vs-fio.py --filename /dev/zram0 --iodepth 1 --reps 9 --runtime 3 /tmp/aio2-old /tmp/aio2-new
+
+A build may carry extra flags after a comma: /tmp/aio2-new,--attrs=latency.
+"""
+import argparse, json, resource, statistics, subprocess, sys
+
+
+def run(cmd):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if p.returncode != 0:
+        sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-2000:]}")
+    side = json.loads(p.stdout[p.stdout.find("{"):])["jobs"][0]["read"]
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return side["iops"], cpu * 1e6 / max(side["total_ios"], 1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--filename", required=True)
+    ap.add_argument("--iodepth", type=int, default=1)
+    ap.add_argument("--bs", default="4k")
+    ap.add_argument("--runtime", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=9)
+    ap.add_argument("builds", nargs="+", help="aio2 binaries, each optionally followed by ,FLAG,FLAG")
+    a = ap.parse_args()
+    common = [f"--filename={a.filename}", "--rw=randread", f"--bs={a.bs}", f"--iodepth={a.iodepth}",
+              f"--runtime={a.runtime}", "--output-format=json"]
+    tools = {"fio": ["fio", "--name=x", "--ioengine=libaio", "--direct=1", "--time_based"] + common}
+    for b in a.builds:
+        path, *extra = b.split(",")
+        tools[b] = [path, "io"] + common + extra
+    res = {k: [] for k in tools}
+    for r in range(a.reps):
+        for k, cmd in tools.items():
+            res[k].append(run(cmd))
+        print(f"rep {r + 1}: " + "  ".join(f"{k}: {res[k][-1][0]:.0f}" for k in tools), file=sys.stderr)
+    print(f"randread bs={a.bs} QD{a.iodepth} O_DIRECT on {a.filename}, {a.reps} alternating reps of {a.runtime}s; "
+          "ratios are medians of same-rep ratios to fio")
+    for k, v in res.items():
+        iops = statistics.median(x[0] for x in v)
+        cpu = statistics.median(x[1] for x in v)
+        ri = statistics.median(x[0] / f[0] for x, f in zip(v, res["fio"]))
+        rc = statistics.median(x[1] / f[1] for x, f in zip(v, res["fio"]))
+        print(f"{k:40s} IOPS {iops:9.0f} ratio {ri:.3f}   CPU/IO {cpu:6.2f}us ratio {rc:.3f}")
+
+
+if __name__ == "__main__":
+    main()
