@@ -13,18 +13,9 @@ side by side, against the same reference.
 
 A build may carry extra flags after a comma: /tmp/aio2-new,--attrs=latency.
 """
-import argparse, json, resource, statistics, subprocess, sys
+import argparse, statistics, sys
 
-
-def run(cmd):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if p.returncode != 0:
-        sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-2000:]}")
-    side = json.loads(p.stdout[p.stdout.find("{"):])["jobs"][0]["read"]
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return side["iops"], cpu * 1e6 / max(side["total_ios"], 1)
+from benchrun import run
 
 
 def main():
@@ -46,14 +37,14 @@ def main():
     for r in range(a.reps):
         for k, cmd in tools.items():
             res[k].append(run(cmd))
-        print(f"rep {r + 1}: " + "  ".join(f"{k}: {res[k][-1][0]:.0f}" for k in tools), file=sys.stderr)
+        print(f"rep {r + 1}: " + "  ".join(f"{k}: {res[k][-1]['iops']:.0f}" for k in tools), file=sys.stderr)
     print(f"randread bs={a.bs} QD{a.iodepth} O_DIRECT on {a.filename}, {a.reps} alternating reps of {a.runtime}s; "
           "ratios are medians of same-rep ratios to fio")
     for k, v in res.items():
-        iops = statistics.median(x[0] for x in v)
-        cpu = statistics.median(x[1] for x in v)
-        ri = statistics.median(x[0] / f[0] for x, f in zip(v, res["fio"]))
-        rc = statistics.median(x[1] / f[1] for x, f in zip(v, res["fio"]))
+        iops = statistics.median(x["iops"] for x in v)
+        cpu = statistics.median(x["cpu_us"] for x in v)
+        ri = statistics.median(x["iops"] / f["iops"] for x, f in zip(v, res["fio"]))
+        rc = statistics.median(x["cpu_us"] / f["cpu_us"] for x, f in zip(v, res["fio"]))
         print(f"{k:40s} IOPS {iops:9.0f} ratio {ri:.3f}   CPU/IO {cpu:6.2f}us ratio {rc:.3f}")
 
 

@@ -10,21 +10,9 @@ no-attribute run of the same rep.
 
 Needs a built aio2 (--aio2, default: go build ./cmd/aio2).
 """
-import argparse, json, os, resource, statistics, subprocess, sys, tempfile
+import argparse, os, statistics, subprocess, tempfile
 
-
-def run(cmd):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if p.returncode != 0:
-        sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-2000:]}")
-    doc = json.loads(p.stdout[p.stdout.find("{"):])
-    side = doc["jobs"][0]["read"]
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    ios = max(side["total_ios"], 1)
-    return {"iops": side["iops"], "cpu_us": cpu * 1e6 / ios,
-            "p50": side["clat_ns"]["percentile"]["50.000000"] / 1e3}
+from benchrun import run
 
 
 def main():
