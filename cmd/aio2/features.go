@@ -62,6 +62,11 @@ func cmdFeatures(args []string, stdout, stderr io.Writer) error {
 	probeCaps(add)
 	probeMemlock(add)
 	probeBTF(add)
+	if why := tscUnreliable(); why != "" {
+		add("aio2 io clock (--clocksource=cpu)", false, "%s: slat, clat and lat use clock_gettime", why)
+	} else {
+		add("aio2 io clock (--clocksource=cpu)", true, "the TSC: invariant, and the kernel's clocksource; scaled to CLOCK_MONOTONIC's rate at start")
+	}
 	for _, tp := range tracepoints {
 		probeTracepoint(tp, add)
 	}

@@ -240,6 +240,9 @@ func TestFeatures(t *testing.T) {
 	if !got["attrs clock"].OK {
 		t.Error("the clock collector is reported as not working")
 	}
+	if c := got["aio2 io clock (--clocksource=cpu)"]; c.OK != tscExpected(t) {
+		t.Errorf("command clock reported %v (%s), want %v", c.OK, c.Detail, tscExpected(t))
+	}
 	if os.Geteuid() == 0 {
 		for _, name := range []string{"native AIO (io_setup)", "io_setup2 context (kioctx)", "tracepoint block_rq_issue"} {
 			if !got[name].OK {
