@@ -1,6 +1,7 @@
 package attrs
 
 import (
+	"errors"
 	"os"
 	"strings"
 	"sync"
@@ -88,6 +89,28 @@ func (c *Cache) Available(id uint16, t *Target) bool {
 		}
 	}
 	return c.source != CacheBPF && cachestatErr() == nil
+}
+
+// Prepare implements Preparer: it loads and attaches the programs, unless
+// the source is cachestat alone. Where eBPF cannot serve, cachestat may
+// (CacheAuto): then only its absence is an error.
+func (c *Cache) Prepare(id uint16) error {
+	if id != abi.AttrCache {
+		return nil
+	}
+	var err error
+	if c.source != CacheCachestat {
+		if _, err = cacheGroup.get(); err == nil {
+			return nil
+		}
+	}
+	if c.source == CacheBPF {
+		return err
+	}
+	if cs := cachestatErr(); cs != nil {
+		return errors.Join(err, cs)
+	}
+	return nil
 }
 
 // Stamp.Priv slots used by Cache.

@@ -59,6 +59,15 @@ func (*Device) Available(id uint16, t *Target) bool {
 	return err == nil
 }
 
+// Prepare implements Preparer: it loads and attaches the programs.
+func (*Device) Prepare(id uint16) error {
+	if id != abi.AttrDevice {
+		return nil
+	}
+	_, err := deviceGroup.get()
+	return err
+}
+
 // Stamp.Priv slots used by Device.
 const (
 	privDevState = 0 // devState, and the kernel dev_t above bit 8

@@ -1,6 +1,8 @@
 package attrs
 
 import (
+	"errors"
+	"fmt"
 	"syscall"
 
 	"github.com/aio2/aio2/abi"
@@ -98,6 +100,43 @@ func (e *Engine) Check(reqs []byte, t *Target) error {
 			return errRequireAttrs
 		}
 	}
+}
+
+// Preparer is implemented by a Collector that has setup to do before it
+// can measure, such as loading eBPF programs (tens of ms), which it
+// otherwise does on the first IO that asks for one of its ids, inside that
+// IO's submission.
+type Preparer interface {
+	Collector
+	// Prepare does the setup id needs now. It returns why id cannot be
+	// measured, if it cannot (the id then comes back UNAVAILABLE).
+	Prepare(id uint16) error
+}
+
+// Prepare readies, ahead of the first IO, the collectors that serve the
+// ids in want for any kind of IO, so that the first IO's latency does not
+// include their setup (a benchmark's first IO asking for DEVICE took 85
+// ms to submit while the programs loaded). It returns the reasons ids
+// cannot be measured, joined; those ids still come back UNAVAILABLE, as
+// without Prepare.
+func (e *Engine) Prepare(want Mask) error {
+	var errs []error
+	done := map[Collector]Mask{}
+	for k := Kind(0); k < numKinds; k++ {
+		for id := uint16(1); id < 64; id++ {
+			c := e.byKind[k][id]
+			if !want.Has(id) || c == nil || done[c].Has(id) {
+				continue
+			}
+			done[c] = done[c].With(id)
+			if p, ok := c.(Preparer); ok {
+				if err := p.Prepare(id); err != nil {
+					errs = append(errs, fmt.Errorf("%s: %s: %w", c.Name(), abi.AttrName(id), err))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Hookless is implemented by a Collector whose Begin and End do nothing,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -121,6 +122,45 @@ func TestEngineSkipsHookless(t *testing.T) {
 		if v, _ := attrMap(t, out)[abi.AttrLatency].U64(); v != 1 {
 			t.Errorf("%v: LATENCY from the hookless collector: %d, want 1", c.ids, v)
 		}
+	}
+}
+
+// preparer is a fake with setup to do: it records the ids it was asked
+// to prepare and fails for those in fail.
+type preparer struct {
+	fake
+	prepared []uint16
+	fail     Mask
+}
+
+func (p *preparer) Prepare(id uint16) error {
+	p.prepared = append(p.prepared, id)
+	if p.fail.Has(id) {
+		return errors.New("no privilege")
+	}
+	return nil
+}
+
+// TestEnginePrepare: Prepare asks each collector to prepare the wanted
+// ids it won, once per id whatever the kinds it serves them for, and
+// nothing else; collectors without setup are skipped; failures come back
+// joined, each naming the collector and the attribute.
+func TestEnginePrepare(t *testing.T) {
+	a := &preparer{fake: fake{name: "a", avail: true}, fail: 1 << abi.AttrDevice}
+	a.serves[KindDirect] = 1<<abi.AttrDevice | 1<<abi.AttrCache
+	a.serves[KindBuffered] = 1 << abi.AttrCache
+	b := &preparer{fake: fake{name: "b", avail: true}}
+	b.serves[KindBuffered] = 1<<abi.AttrCache | 1<<abi.AttrCPU // CACHE is a's
+	e := NewEngine(Clock{}, a, b)
+	err := e.Prepare(1<<abi.AttrDevice | 1<<abi.AttrCache | 1<<abi.AttrLatency)
+	if len(a.prepared) != 2 || a.prepared[0] != abi.AttrCache || a.prepared[1] != abi.AttrDevice || len(b.prepared) != 0 {
+		t.Fatalf("prepared: a %v, b %v; want a [cache device], b none", a.prepared, b.prepared)
+	}
+	if err == nil || !strings.Contains(err.Error(), "a: device: no privilege") || strings.Contains(err.Error(), "cache") {
+		t.Fatalf("error %v, want a's DEVICE failure alone", err)
+	}
+	if err := e.Prepare(1 << abi.AttrCPU); err != nil || len(b.prepared) != 0 {
+		t.Fatalf("CPU is the clock's, not b's: %v, b prepared %v", err, b.prepared)
 	}
 }
 

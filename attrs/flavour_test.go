@@ -52,6 +52,15 @@ func TestFlavours(t *testing.T) {
 	needCache(t)
 	t.Logf("load: DEVICE group %v, CACHE group %v", mid.Sub(start), time.Since(mid))
 
+	// Engine.Prepare loads both ahead of any IO.
+	reloadGroups()
+	if err := Default().Prepare(1<<abi.AttrDevice | 1<<abi.AttrCache); err != nil {
+		t.Errorf("Prepare as root: %v", err)
+	}
+	if deviceGroup.v.Load() == nil || cacheGroup.v.Load() == nil {
+		t.Errorf("after Prepare: DEVICE group loaded %v, CACHE group loaded %v", deviceGroup.v.Load() != nil, cacheGroup.v.Load() != nil)
+	}
+
 	forceRawTP.Store(true)
 	reloadGroups()
 	t.Cleanup(func() {

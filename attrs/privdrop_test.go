@@ -99,6 +99,12 @@ func TestPrivDropChild(t *testing.T) {
 	}
 
 	e := Default()
+	// Prepare says why DEVICE cannot be measured; CACHE can, from
+	// cachestat, so it is no failure.
+	if err := e.Prepare(1<<abi.AttrDevice | 1<<abi.AttrCache); !errors.Is(err, ErrNoPrivilege) ||
+		!strings.Contains(err.Error(), "device") || (cachestatErr() == nil && strings.Contains(err.Error(), "cache:")) {
+		t.Errorf("Prepare as nobody: %v; want DEVICE's ErrNoPrivilege alone", err)
+	}
 	if !e.Supported().Has(abi.AttrDevice) || !e.Supported().Has(abi.AttrCache) {
 		t.Errorf("params.attrs %#x lacks DEVICE or CACHE: they are supported, only unavailable", uint64(e.Supported()))
 	}

@@ -290,6 +290,7 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 			j.close()
 		}
 	}()
+	prepareAttrs(o.attrs)
 	cal.finish()
 	if o.reaper == "external" {
 		// The first line of stdout, so that a script can start the reaper.
