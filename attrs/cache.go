@@ -92,8 +92,8 @@ func (c *Cache) Available(id uint16, t *Target) bool {
 }
 
 // Prepare implements Preparer: it loads and attaches the programs, unless
-// the source is cachestat alone. Where eBPF cannot serve, cachestat may
-// (CacheAuto): then only its absence is an error.
+// the source is cachestat alone. With CacheAuto, where eBPF cannot serve,
+// cachestat may: it fails only if cachestat fails too, with both reasons.
 func (c *Cache) Prepare(id uint16) error {
 	if id != abi.AttrCache {
 		return nil

@@ -15,20 +15,21 @@ import (
 // The command's own clock: slat, clat and lat, the runtime deadline and
 // the per-second samples are differences of its readings. It is read up
 // to three times per IO at QD1, so its cost shows: through the vDSO
-// (attrs.Now, CLOCK_MONOTONIC) a reading costs 27 ns here, of which Go's
-// switch to the system stack is part, and RDTSC 11 ns (`go test -bench
-// Clock ./cmd/aio2`). fio reads the TSC for the same reason (its
-// clocksource=cpu, the default where the TSC is reliable).
+// (attrs.Now, CLOCK_MONOTONIC) a reading costs 28 ns here, of which Go's
+// switch to the system stack is part, and nowNs on the TSC 14 ns (`go
+// test -run '^$' -bench Clock ./cmd/aio2`). fio reads the TSC for the same
+// reason (its clocksource=cpu, the default where the TSC is reliable).
 //
-// The attributes do not use this clock: LATENCY and TIMESTAMPS are
-// CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns, as the spec says.
+// The attributes do not use this clock: the spec defines TIMESTAMPS as
+// CLOCK_MONOTONIC, and DEVICE compares its stamps with the eBPF programs'
+// bpf_ktime_get_ns, which is that clock too.
 
 // calibrateFor is how long the TSC is measured against CLOCK_MONOTONIC:
 // with both ends paired to within about 30 ns, the rate is right to a few
 // parts in a million, far below the histograms' 3 significant digits.
 const calibrateFor = 20 * time.Millisecond
 
-// cmdClock is set up once by setupClock, before any job runs.
+// cmdClock is set up once, by startClock and finish, before any job runs.
 var cmdClock struct {
 	tsc  bool
 	c0   uint64 // TSC at the anchor
@@ -62,7 +63,7 @@ func ticksToNs(d int64, mult uint64) int64 {
 	return v
 }
 
-// clockCalibration is a started setupClock: finish completes it.
+// clockCalibration is a calibration startClock began; finish completes it.
 type clockCalibration struct {
 	c0 uint64
 	m0 int64
