@@ -56,3 +56,17 @@ func ExampleEngine_Supported() {
 	// cpu true
 	// tag true
 }
+
+// A benchmark asks for DEVICE on every IO. Preparing the engine first
+// loads the eBPF programs now, rather than inside the first IO's
+// submission; without privilege the error says why, and DEVICE will come
+// back UNAVAILABLE.
+func ExampleEngine_Prepare() {
+	e := attrs.Default()
+	var want attrs.Mask
+	want = want.With(abi.AttrLatency).With(abi.AttrDevice)
+	if err := e.Prepare(want); err != nil {
+		fmt.Println("DEVICE will be UNAVAILABLE:", err)
+	}
+	// ... set up contexts with kioctx.WithEngine(e) and run the IO.
+}
