@@ -15,8 +15,8 @@ func contextOptions() []kioctx.Option {
 
 // prepareAttrs readies the collectors of the attributes asked for before
 // the run starts: loading the eBPF programs inside the first IO's submit
-// made that IO's slat and lat about 85 ms, and took as much from a short
-// run. What cannot be prepared (no privilege) comes back UNAVAILABLE, as
+// made that IO's slat and lat 70–90 ms here, and took as much from a
+// short run. What cannot be prepared (no privilege) comes back UNAVAILABLE, as
 // it would have anyway; the report's statuses say so.
 func prepareAttrs(ids []uint16) {
 	var m attrs.Mask

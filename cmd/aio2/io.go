@@ -265,7 +265,7 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// Calibrating the TSC takes 20 ms; laying out the file counts toward
-	// them.
+	// that time.
 	cal := startClock(o.clocksource)
 
 	t, err := openTarget(ctx, o, stderr)
