@@ -83,6 +83,12 @@ func (c *Cache) Available(id uint16, t *Target) bool {
 	if id != abi.AttrCache || t.Kind != KindBuffered || t.Opcode != abi.OpPread {
 		return false
 	}
+	return c.ready()
+}
+
+// ready reports whether a source this collector may use works now, eBPF
+// first (loading its programs if need be).
+func (c *Cache) ready() bool {
 	if c.source != CacheCachestat {
 		if _, err := cacheGroup.get(); err == nil {
 			return true
@@ -95,22 +101,17 @@ func (c *Cache) Available(id uint16, t *Target) bool {
 // the source is cachestat alone. With CacheAuto, where eBPF cannot serve,
 // cachestat may: it fails only if cachestat fails too, with both reasons.
 func (c *Cache) Prepare(id uint16) error {
-	if id != abi.AttrCache {
+	if id != abi.AttrCache || c.ready() {
 		return nil
 	}
-	var err error
+	var bpfErr, statErr error
 	if c.source != CacheCachestat {
-		if _, err = cacheGroup.get(); err == nil {
-			return nil
-		}
+		_, bpfErr = cacheGroup.get()
 	}
-	if c.source == CacheBPF {
-		return err
+	if c.source != CacheBPF {
+		statErr = cachestatErr()
 	}
-	if cs := cachestatErr(); cs != nil {
-		return errors.Join(err, cs)
-	}
-	return nil
+	return errors.Join(bpfErr, statErr)
 }
 
 // Stamp.Priv slots used by Cache.
