@@ -1,6 +1,7 @@
 package attrs
 
 import (
+	"encoding/binary"
 	"github.com/aio2/aio2/abi"
 )
 
@@ -70,12 +71,19 @@ type Target struct {
 // so taking measurements allocates nothing. Times are CLOCK_MONOTONIC
 // nanoseconds (the clock bpf_ktime_get_ns uses); CPUs are as getcpu(2)
 // reports them.
+//
+// An IO that wants nothing but LATENCY, CPU and TAG is timed with the TSC
+// instead, where ReadyTSC has one: SubmitTicks and CompleteTicks hold
+// ReadTSC values and the Ns fields stay 0 (Clock.Append converts). Any
+// other IO, or any IO before the calibration is done, has SubmitTicks 0.
 type Stamp struct {
-	SubmitNs    int64
-	IssueNs     int64
-	CompleteNs  int64
-	SubmitCPU   uint32
-	CompleteCPU uint32
+	SubmitNs      int64
+	IssueNs       int64
+	CompleteNs    int64
+	SubmitTicks   uint64
+	CompleteTicks uint64
+	SubmitCPU     uint32
+	CompleteCPU   uint32
 	// Tid is the thread that ran a synchronous IO (pool workers), 0 if none.
 	Tid int32
 	// Priv is scratch space for collectors (before/after snapshots).
@@ -112,6 +120,24 @@ type Collector interface {
 // exceed room, it and every later one are left out and truncated is true
 // (the event then carries EVENT_ATTRS_TRUNCATED).
 func (e *Engine) Encode(dst []byte, reqs []byte, t *Target, s *Stamp, room int) (out []byte, truncated bool) {
+	start := len(dst)
+	if len(reqs) == abi.AttrHeaderBytes && binary.LittleEndian.Uint32(reqs[4:]) == 0 && t.Kind < numKinds {
+		// One request without a value (--attrs=latency, say), served
+		// by the clock: what the walk below would do for it, without
+		// the walk and the lookups (12 ns of about 2.6 µs per IO at
+		// QD1 on zram).
+		if id := binary.LittleEndian.Uint16(reqs); e.clocked[t.Kind].Has(id) {
+			if dst = (Clock{}).Append(dst, id, t, s); len(dst)-start > room {
+				return dst[:start], true
+			}
+			return dst, false
+		}
+	}
+	return e.encodeWalk(dst, reqs, t, s, room)
+}
+
+// encodeWalk is Encode for any requests: one walk, one encodeOne each.
+func (e *Engine) encodeWalk(dst []byte, reqs []byte, t *Target, s *Stamp, room int) (out []byte, truncated bool) {
 	start := len(dst)
 	it := abi.NewAttrIter(reqs)
 	for {

@@ -54,11 +54,30 @@ func (Clock) End(*Target, *Stamp) {}
 // Hookless implements Hookless: the engine need not call Begin and End.
 func (Clock) Hookless() {}
 
+// TickIDs are the ids an IO may want and still be timed with the TSC
+// (Stamp.SubmitTicks): none of them is compared with another clock.
+const TickIDs = Mask(1<<abi.AttrLatency | 1<<abi.AttrCPU | 1<<abi.AttrTag)
+
+// Prepare implements Preparer: for LATENCY it waits for the TSC's
+// calibration (StartTSC), so that every IO of a run is timed alike. It
+// never fails: without a usable TSC, LATENCY is CLOCK_MONOTONIC's.
+func (Clock) Prepare(id uint16) error {
+	if id == abi.AttrLatency {
+		_, _ = WaitTSC()
+	}
+	return nil
+}
+
 // Append implements Collector.
 func (Clock) Append(dst []byte, id uint16, t *Target, s *Stamp) []byte {
 	switch id {
 	case abi.AttrLatency:
-		return abi.AppendAttrU64(dst, id, uint64(s.CompleteNs-s.SubmitNs))
+		d := s.CompleteNs - s.SubmitNs
+		if s.SubmitTicks != 0 {
+			// Ticks are taken only once ReadyTSC is not nil.
+			d = ReadyTSC().Ns(int64(s.CompleteTicks - s.SubmitTicks))
+		}
+		return abi.AppendAttrU64(dst, id, uint64(max(d, 0)))
 	case abi.AttrTimestamps:
 		return abi.AppendAttrTimestamps(dst, uint64(s.SubmitNs), uint64(s.IssueNs), uint64(s.CompleteNs))
 	case abi.AttrCPU:

@@ -16,3 +16,8 @@ func fastCPU() (cpu uint32, ok bool) {
 	}
 	return rdpid() & 0xfff, true
 }
+
+// rdtsc returns the time-stamp counter.
+func rdtsc() uint64
+
+const hasTSC = true

@@ -26,7 +26,14 @@
 // bpf/vmlinux.h) and compiled by bpf2go into the committed probe_bpfel.go
 // and probe_bpfel.o (see gen.go). They load on the first IO that asks for
 // their attribute, once per process, and are shared by every context.
+// Clocks: Now is CLOCK_MONOTONIC (the clock of TIMESTAMPS and of the eBPF
+// programs); TSC is the cpu's time-stamp counter calibrated against it
+// once per process (StartTSC, WaitTSC), which times LATENCY for IO that
+// asks for nothing compared with another clock, and which aio2 io uses
+// for its own latencies.
+//
 // unsafe is confined to unsafe.go (memory shared with the programs),
-// clock.go (go:linkname of runtime.nanotime) and cpu_amd64.s (RDPID). docs/attributes.md says what each attribute means,
-// how exact it is and what it costs.
+// clock.go (go:linkname of runtime.nanotime) and cpu_amd64.s (RDPID,
+// RDTSC). docs/attributes.md says what each attribute means, how exact it
+// is and what it costs.
 package attrs

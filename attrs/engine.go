@@ -23,7 +23,12 @@ type Engine struct {
 	active [numKinds][]activeCollector
 	// hooked[k] is the union of active[k]'s ids: an IO that wants none of
 	// them (LATENCY alone, say) skips Begin and End with one AND.
-	hooked [numKinds]Mask
+	// It has a power-of-two length, so that the test (hooks) indexes it
+	// without a bounds check and inlines; kinds past numKinds have none.
+	hooked [8]Mask
+	// clocked[k] are the ids but TAG that Clock serves for kind k, which
+	// Encode appends without its walk when one alone is asked.
+	clocked [numKinds]Mask
 }
 
 type activeCollector struct {
@@ -44,6 +49,9 @@ func NewEngine(collectors ...Collector) *Engine {
 					e.all = e.all.With(id)
 					won = won.With(id)
 				}
+			}
+			if _, ok := c.(Clock); ok {
+				e.clocked[k] = won &^ (1 << abi.AttrTag)
 			}
 			if _, ok := c.(Hookless); won != 0 && !ok {
 				e.active[k] = append(e.active[k], activeCollector{c, won})
@@ -151,8 +159,28 @@ type Hookless interface {
 }
 
 // Begin calls the Begin hooks of the collectors that serve ids t wants.
+// The test for none is inlined into the caller: for LATENCY alone the
+// call itself was 4 ns per IO.
 func (e *Engine) Begin(t *Target, s *Stamp) {
-	if t.Kind >= numKinds || t.Want&e.hooked[t.Kind] == 0 {
+	if e.hooks(t) {
+		e.begin(t, s)
+	}
+}
+
+// End calls the End hooks of the collectors that serve ids t wants.
+func (e *Engine) End(t *Target, s *Stamp) {
+	if e.hooks(t) {
+		e.end(t, s)
+	}
+}
+
+// hooks reports whether some collector has Begin and End work for t.
+func (e *Engine) hooks(t *Target) bool {
+	return t.Want&e.hooked[t.Kind&Kind(len(e.hooked)-1)] != 0
+}
+
+func (e *Engine) begin(t *Target, s *Stamp) {
+	if t.Kind >= numKinds {
 		return
 	}
 	for _, a := range e.active[t.Kind] {
@@ -162,9 +190,8 @@ func (e *Engine) Begin(t *Target, s *Stamp) {
 	}
 }
 
-// End calls the End hooks of the collectors that serve ids t wants.
-func (e *Engine) End(t *Target, s *Stamp) {
-	if t.Kind >= numKinds || t.Want&e.hooked[t.Kind] == 0 {
+func (e *Engine) end(t *Target, s *Stamp) {
+	if t.Kind >= numKinds {
 		return
 	}
 	for _, a := range e.active[t.Kind] {

@@ -2,6 +2,7 @@ package attrs
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"runtime"
 	"strings"
@@ -389,5 +390,43 @@ func TestClockHotPathAllocs(t *testing.T) {
 	bad := reqsFor(99)
 	if n := testing.AllocsPerRun(1000, func() { _ = e.Check(bad, &tg) }); n != 0 {
 		t.Fatalf("Check refusal: %v allocations", n)
+	}
+}
+
+// TestEncodeLoneClockRequest: Encode's shortcut for one request the clock
+// serves gives the bytes and the truncation the general walk gives, for
+// every id, kind and room, and for requests that are not one plain
+// header (a value, a nonzero length) it leaves them to the walk.
+func TestEncodeLoneClockRequest(t *testing.T) {
+	e := Default()
+	s := Stamp{SubmitNs: 100, IssueNs: 150, CompleteNs: 1100, SubmitCPU: 1, CompleteCPU: 0}
+	for k := Kind(0); k <= numKinds; k++ {
+		for id := uint16(0); id < 70; id++ {
+			for _, reqs := range [][]byte{
+				abi.AppendAttrReq(nil, id, nil),
+				abi.AppendAttrReq(nil, id, []byte("tagvalue")),
+				binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, uint32(id)), 8),
+			} {
+				tg := Target{Kind: k, Want: Wanted(reqs)}
+				for _, room := range []int{0, 8, 15, 16, 31, 32, 64} {
+					got, gt := e.Encode(nil, reqs, &tg, &s, room)
+					want, wt := e.encodeWalk(nil, reqs, &tg, &s, room)
+					if !bytes.Equal(got, want) || gt != wt {
+						t.Fatalf("kind %v id %d reqs % x room %d: Encode % x %v, walk % x %v", k, id, reqs, room, got, gt, want, wt)
+					}
+				}
+			}
+		}
+	}
+	// The shortcut is taken: LATENCY alone allocates nothing and comes
+	// back as one attribute.
+	reqs := reqsFor(abi.AttrLatency)
+	tg := Target{Kind: KindDirect, Want: Wanted(reqs)}
+	dst := make([]byte, 0, 64)
+	if n := testing.AllocsPerRun(100, func() { dst, _ = e.Encode(dst[:0], reqs, &tg, &s, 64) }); n != 0 {
+		t.Fatalf("%v allocations", n)
+	}
+	if v, ok := attrMap(t, dst)[abi.AttrLatency].U64(); !ok || v != 1000 {
+		t.Fatalf("LATENCY %d %v", v, ok)
 	}
 }

@@ -3,6 +3,7 @@ package kioctx
 import (
 	"errors"
 	"os"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -312,5 +313,53 @@ func TestTargetCarriesNativeIocb(t *testing.T) {
 			t.Errorf("event %d: iocb address %#x (zero, or another IO's)", ev.Data, id[0])
 		}
 		objs[id[0]] = true
+	}
+}
+
+// TestLatencyClocks: an IO that wants LATENCY and nothing that must line
+// up with CLOCK_MONOTONIC is timed on the TSC once it is calibrated, one
+// that also wants TIMESTAMPS on CLOCK_MONOTONIC (so that LATENCY is their
+// difference, which TestAttributes checks); either way LATENCY is the
+// time the IO took: a socket read answered 20 ms later.
+func TestLatencyClocks(t *testing.T) {
+	if _, err := attrs.WaitTSC(); err != nil {
+		if attrs.CheckTSC() == nil || runtime.GOARCH == "amd64" {
+			skipOrFail(t, "no TSC clock here: %v", err) // CI's machine has one
+		}
+		t.Skip(err)
+	}
+	c := newCtx(t, 8, 0, 0)
+	lat := abi.AppendAttrReq(nil, abi.AttrLatency, nil)
+	both := abi.AppendAttrReq(abi.AppendAttrReq(nil, abi.AttrLatency, nil), abi.AttrTimestamps, nil)
+	for _, v := range []struct {
+		name  string
+		reqs  []byte
+		ticks bool
+	}{{"latency", lat, true}, {"latency,timestamps", both, false}} {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := time.Now()
+		if _, err := c.Submit([]Iocb{{Opcode: abi.OpPread, Fd: int32(fds[0]), Buf: make([]byte, 8), Offset: -1, Attrs: v.reqs}}); err != nil {
+			t.Fatal(err)
+		}
+		c.mu.Lock()
+		ticks, ns := c.subTicks, c.subNs
+		c.mu.Unlock()
+		if (ticks != 0) != v.ticks || (ns != 0) == v.ticks {
+			t.Errorf("%s: submission stamped with ticks %d, ns %d; want the TSC: %v", v.name, ticks, ns, v.ticks)
+		}
+		time.Sleep(20 * time.Millisecond)
+		unix.Write(fds[1], []byte("late"))
+		ev := waitEvents(t, c, 1)[0]
+		elapsed := time.Since(before)
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		_, m := attrMap(t, ev)
+		l, ok := m[abi.AttrLatency].U64()
+		if !ok || ev.Res != 4 || time.Duration(l) < 20*time.Millisecond || time.Duration(l) > elapsed {
+			t.Errorf("%s: res %d, LATENCY %v (ok %v), want between 20 ms and %v", v.name, ev.Res, time.Duration(l), ok, elapsed)
+		}
 	}
 }

@@ -19,7 +19,7 @@ var one = [8]byte{1}
 func (c *Context) completeLocked(idx int32, res, res2 int64, ended bool) {
 	s := &c.slots[idx]
 	if s.t.Want != 0 {
-		s.s.CompleteNs = c.stampDoneLocked()
+		c.stampDoneLocked(s)
 		if s.t.Want.Has(abi.AttrCPU) {
 			s.s.CompleteCPU = attrs.CPU()
 		}
@@ -45,23 +45,37 @@ func (c *Context) completeLocked(idx int32, res, res2 int64, ended bool) {
 	c.releaseLocked(idx)
 }
 
-// stampDoneLocked is the completion time of an IO completing now: one
-// reading shared by a whole drain of the kernel's ring (beginDrainLocked
-// to endDrainLocked), a fresh one otherwise.
-func (c *Context) stampDoneLocked() int64 {
-	if !c.draining {
-		return attrs.Now()
+// stampDoneLocked stamps slot s, completing now, on the clock its
+// submission was stamped on (stampSubmitLocked): one reading shared by a
+// whole drain of the kernel's ring (beginDrainLocked to endDrainLocked),
+// a fresh one otherwise.
+func (c *Context) stampDoneLocked(s *slot) {
+	switch {
+	case s.s.SubmitTicks != 0:
+		if !c.draining {
+			s.s.CompleteTicks = attrs.ReadTSC()
+			return
+		}
+		if c.doneTicks == 0 {
+			c.doneTicks = attrs.ReadTSC()
+		}
+		s.s.CompleteTicks = c.doneTicks
+	case s.s.SubmitNs != 0:
+		if !c.draining {
+			s.s.CompleteNs = attrs.Now()
+			return
+		}
+		if c.doneNs == 0 {
+			c.doneNs = attrs.Now()
+		}
+		s.s.CompleteNs = c.doneNs
 	}
-	if c.doneNs == 0 {
-		c.doneNs = attrs.Now()
-	}
-	return c.doneNs
 }
 
 // beginDrainLocked and endDrainLocked bracket the completion of a batch
 // of events the kernel posted together.
-func (c *Context) beginDrainLocked() { c.draining, c.doneNs = true, 0 }
-func (c *Context) endDrainLocked()   { c.draining, c.doneNs = false, 0 }
+func (c *Context) beginDrainLocked() { c.draining, c.doneNs, c.doneTicks = true, 0, 0 }
+func (c *Context) endDrainLocked()   { c.draining, c.doneNs, c.doneTicks = false, 0, 0 }
 
 // encodeEvent appends the EVENT record of slot s to dst.
 func (c *Context) encodeEvent(dst []byte, s *slot, key uint64, res, res2 int64) []byte {

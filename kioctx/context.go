@@ -56,9 +56,11 @@ type Context struct {
 	// outside one): the iocbs of one io_submit share their submission
 	// time and the events of one drain their completion time, rather
 	// than each reading the clock (30 ns here, three times per IO with
-	// LATENCY). See stampSubmitLocked and stampDoneLocked.
-	subNs, doneNs int64
-	draining      bool
+	// LATENCY). subTicks and doneTicks are the same on the TSC. See
+	// stampSubmitLocked and stampDoneLocked.
+	subNs, doneNs       int64
+	subTicks, doneTicks uint64
+	draining            bool
 	// lastReqs are the last attribute requests that passed validation,
 	// and lastWant the ids they ask for (reqsLocked).
 	lastReqs []byte

@@ -34,6 +34,11 @@ func Setup(p *abi.Params, opts ...Option) (*Context, error) {
 	if o.engine == nil {
 		o.engine = attrs.Default()
 	}
+	if o.engine.Supported().Has(abi.AttrLatency) {
+		// LATENCY moves to the TSC once it is calibrated: 20 ms, once
+		// per process, in the background (attrs.StartTSC).
+		attrs.StartTSC()
+	}
 	if o.workers < 1 {
 		o.workers = 1
 	}

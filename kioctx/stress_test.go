@@ -90,10 +90,30 @@ func TestConcurrentSubmitAndReap(t *testing.T) {
 	}
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
-	select {
-	case <-finished:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("workers stuck: submitted %d reaped %d", submitted.Load(), reaped.Load())
+	// A worker in GetEvents(1, -1) waits, as io_getevents would, for as
+	// long as nothing completes: once the others took its IO and their
+	// last, nothing will. While nothing is in flight, a NOOP now and then
+	// gives it an event (an earlier version of this test hung here once
+	// in some hundred runs).
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	stuck := time.After(60 * time.Second)
+wait:
+	for {
+		select {
+		case <-finished:
+			break wait
+		case <-tick.C:
+			if c.Inflight() == 0 {
+				n, err := c.Submit(noops(0, 1))
+				if err != nil {
+					t.Fatal(err)
+				}
+				submitted.Add(int64(n))
+			}
+		case <-stuck:
+			t.Fatalf("workers stuck: submitted %d reaped %d", submitted.Load(), reaped.Load())
+		}
 	}
 	if v := failed.Load(); v != nil {
 		t.Fatal(v)

@@ -85,17 +85,33 @@ func (c *Context) beginSubmit() error {
 		return ErrDestroyed
 	}
 	c.fds.batchValid = false
-	c.subNs = 0
+	c.subNs, c.subTicks = 0, 0
 	return nil
 }
 
-// stampSubmitLocked is the submission time of the current submit call,
-// read when the first iocb that wants attributes needs it.
-func (c *Context) stampSubmitLocked() int64 {
+// stampSubmitLocked stamps slot s with the submission time of the
+// current submit call, read when the first iocb that needs it asks, on
+// the clock s's attributes need (attrs.Stamp): the TSC for an IO that
+// wants no more than attrs.TickIDs, once calibrated; none at all if it
+// wants neither LATENCY nor anything beyond those ids; CLOCK_MONOTONIC
+// otherwise.
+func (c *Context) stampSubmitLocked(s *slot) {
+	if w := s.t.Want; w&^attrs.TickIDs == 0 {
+		if !w.Has(abi.AttrLatency) {
+			return
+		}
+		if attrs.ReadyTSC() != nil {
+			if c.subTicks == 0 {
+				c.subTicks = attrs.ReadTSC()
+			}
+			s.s.SubmitTicks = c.subTicks
+			return
+		}
+	}
 	if c.subNs == 0 {
 		c.subNs = attrs.Now()
 	}
-	return c.subNs
+	s.s.SubmitNs = c.subNs
 }
 
 // endSubmit ends a submit call: one io_submit for the native batch,
@@ -264,7 +280,7 @@ func (c *Context) submitLocked(r *req) (uint64, error) {
 		}
 	}
 	if s.t.Want != 0 {
-		s.s.SubmitNs = c.stampSubmitLocked()
+		c.stampSubmitLocked(s)
 		if s.t.Want.Has(abi.AttrCPU) {
 			s.s.SubmitCPU = attrs.CPU()
 		}

@@ -62,10 +62,10 @@ func cmdFeatures(args []string, stdout, stderr io.Writer) error {
 	probeCaps(add)
 	probeMemlock(add)
 	probeBTF(add)
-	if why := tscUnreliable(); why != "" {
-		add("aio2 io clock (--clocksource=cpu)", false, "%s: slat, clat and lat use clock_gettime", why)
+	if err := attrs.CheckTSC(); err != nil {
+		add("TSC clock (aio2 io --clocksource=cpu, LATENCY)", false, "%s: slat, clat, lat and LATENCY use clock_gettime", tscWhy(err))
 	} else {
-		add("aio2 io clock (--clocksource=cpu)", true, "the TSC: invariant, and the kernel's clocksource; scaled to CLOCK_MONOTONIC's rate at start")
+		add("TSC clock (aio2 io --clocksource=cpu, LATENCY)", true, "invariant, and the kernel's clocksource; scaled to CLOCK_MONOTONIC's rate by a 20 ms calibration")
 	}
 	for _, tp := range tracepoints {
 		probeTracepoint(tp, add)

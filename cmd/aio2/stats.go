@@ -63,6 +63,8 @@ const maxCPUs = 1024
 // attrStats accumulates the attributes of every event of one job.
 type attrStats struct {
 	asked []uint16
+	// loneLatency: LATENCY is the only id asked (observe's fast path).
+	loneLatency bool
 	// status[id][s] counts events whose attribute id came back with
 	// status s (0 OK .. 3 ERROR); index 4 counts ids asked but missing.
 	status [abi.AttrMaxCatalogue + 1][5]int64
@@ -90,8 +92,17 @@ type attrStats struct {
 
 func newAttrStats(asked []uint16) *attrStats {
 	return &attrStats{asked: asked, latency: newLatHist(), device: newLatHist(),
-		queue: newLatHist(), service: newLatHist()}
+		queue: newLatHist(), service: newLatHist(),
+		loneLatency: len(asked) == 1 && asked[0] == abi.AttrLatency}
 }
+
+// loneLatencyHeader is the header of an OK LATENCY attribute read as one
+// little-endian word (id, status, value len: abi.AppendAttrHeader), and
+// loneLatencyBytes the size of that attribute, header and u64 value.
+const (
+	loneLatencyHeader = uint64(abi.AttrLatency) | uint64(abi.AttrOK)<<16 | 8<<32
+	loneLatencyBytes  = abi.AttrHeaderBytes + 8
+)
 
 func (a *attrStats) merge(o *attrStats) {
 	for i := range a.status {
@@ -129,6 +140,16 @@ func (a *attrStats) merge(o *attrStats) {
 func (a *attrStats) observe(ev *abi.Event, totalNs int64, wantTag uint64) bool {
 	if len(ev.Attrs) == 0 && len(a.asked) == 0 {
 		return true // the run without --attrs: nothing to count
+	}
+	if a.loneLatency && len(ev.Attrs) == loneLatencyBytes && ev.Flags&abi.EventAttrsTruncated == 0 &&
+		binary.LittleEndian.Uint64(ev.Attrs) == loneLatencyHeader {
+		// --attrs=latency: each event carries LATENCY alone, OK, whose
+		// header is one 8-byte word. These bytes are the only ones the
+		// walk below would accept as that; anything else takes the walk.
+		// At QD1 on zram the walk was 20 ns of about 2.6 µs per IO.
+		a.status[abi.AttrLatency][abi.AttrOK]++
+		a.latency.record(int64(binary.LittleEndian.Uint64(ev.Attrs[abi.AttrHeaderBytes:])))
+		return true
 	}
 	if ev.Flags&abi.EventAttrsTruncated != 0 {
 		a.truncated++

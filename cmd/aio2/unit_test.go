@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"math"
@@ -340,4 +341,44 @@ func TestSharedCountersCatchUp(t *testing.T) {
 	j.publish(rs, 0, true)
 	require.Equal(t, [4]int64{3 + publishEvery, (3 + publishEvery) * 4096, 1, 4096}, [4]int64{j.rIOs.Load(), j.rBytes.Load(), j.wIOs.Load(), j.wBytes.Load()})
 	require.Equal(t, rs.read.ios, j.rIOs.Load(), "the shared counters end equal to the report's")
+}
+
+// TestObserveLoneLatency: observe's fast path for --attrs=latency counts
+// and accepts or refuses exactly what the general walk does, for the valid
+// attribute and for every 16-byte attribute that differs from it in one
+// byte, and for random ones.
+func TestObserveLoneLatency(t *testing.T) {
+	good := abi.AppendAttrU64(nil, abi.AttrLatency, 123456)
+	cases := [][]byte{good}
+	for i := range good {
+		for _, v := range []byte{0, 1, 8, 0x80, 0xff} {
+			b := bytes.Clone(good)
+			b[i] = v
+			cases = append(cases, b)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		b := bytes.Clone(good)
+		for range rng.IntN(3) + 1 {
+			b[rng.IntN(len(b))] = byte(rng.Uint32())
+		}
+		cases = append(cases, b)
+	}
+	for _, b := range cases {
+		for _, flags := range []uint16{0, abi.EventAttrsTruncated} {
+			fast, walk := newAttrStats([]uint16{abi.AttrLatency}), newAttrStats([]uint16{abi.AttrLatency})
+			walk.loneLatency = false
+			ev := abi.Event{Flags: flags, Attrs: b}
+			okF, okW := fast.observe(&ev, 1000, 0), walk.observe(&ev, 1000, 0)
+			if okF != okW || fast.status != walk.status || fast.truncated != walk.truncated ||
+				fast.latency.count() != walk.latency.count() || fast.latency.h.Max() != walk.latency.h.Max() {
+				t.Fatalf("attribute % x flags %#x: fast path %v %v, walk %v %v", b, flags, okF, fast.status[abi.AttrLatency], okW, walk.status[abi.AttrLatency])
+			}
+		}
+	}
+	a := newAttrStats([]uint16{abi.AttrLatency})
+	if !a.loneLatency || !a.observe(&abi.Event{Attrs: good}, 0, 0) || a.latency.count() != 1 || a.status[abi.AttrLatency][abi.AttrOK] != 1 {
+		t.Fatalf("the valid LATENCY attribute was not counted: %+v", a.status[abi.AttrLatency])
+	}
 }
