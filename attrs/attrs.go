@@ -72,10 +72,12 @@ type Target struct {
 // nanoseconds (the clock bpf_ktime_get_ns uses); CPUs are as getcpu(2)
 // reports them.
 //
-// An IO that wants nothing but LATENCY, CPU and TAG is timed with the TSC
-// instead, where ReadyTSC has one: SubmitTicks and CompleteTicks hold
-// ReadTSC values and the Ns fields stay 0 (Clock.Append converts). Any
-// other IO, or any IO before the calibration is done, has SubmitTicks 0.
+// An IO that wants nothing beyond TickIDs (LATENCY, CPU, TAG) is timed
+// with the TSC instead, where ReadyTSC has one: SubmitTicks and
+// CompleteTicks hold ReadTSC values and the Ns fields stay 0 (Clock.Append
+// converts); one of those that does not want LATENCY is not timed at all.
+// Any other IO, or any IO before the calibration is done, has SubmitTicks
+// 0 and its times in the Ns fields.
 type Stamp struct {
 	SubmitNs      int64
 	IssueNs       int64
