@@ -52,24 +52,23 @@ func (c *Context) completeLocked(idx int32, res, res2 int64, ended bool) {
 func (c *Context) stampDoneLocked(s *slot) {
 	switch {
 	case s.s.SubmitTicks != 0:
-		if !c.draining {
-			s.s.CompleteTicks = attrs.ReadTSC()
-			return
-		}
-		if c.doneTicks == 0 {
-			c.doneTicks = attrs.ReadTSC()
-		}
-		s.s.CompleteTicks = c.doneTicks
+		s.s.CompleteTicks = stampOnce(c.draining, &c.doneTicks, attrs.ReadTSC)
 	case s.s.SubmitNs != 0:
-		if !c.draining {
-			s.s.CompleteNs = attrs.Now()
-			return
-		}
-		if c.doneNs == 0 {
-			c.doneNs = attrs.Now()
-		}
-		s.s.CompleteNs = c.doneNs
+		s.s.CompleteNs = stampOnce(c.draining, &c.doneNs, attrs.Now)
 	}
+}
+
+// stampOnce returns a reading of clock shared through *cache when share
+// is set (read at the first call, 0 meaning not yet), a fresh one
+// otherwise.
+func stampOnce[T int64 | uint64](share bool, cache *T, clock func() T) T {
+	if !share {
+		return clock()
+	}
+	if *cache == 0 {
+		*cache = clock()
+	}
+	return *cache
 }
 
 // beginDrainLocked and endDrainLocked bracket the completion of a batch

@@ -101,17 +101,11 @@ func (c *Context) stampSubmitLocked(s *slot) {
 			return
 		}
 		if attrs.ReadyTSC() != nil {
-			if c.subTicks == 0 {
-				c.subTicks = attrs.ReadTSC()
-			}
-			s.s.SubmitTicks = c.subTicks
+			s.s.SubmitTicks = stampOnce(true, &c.subTicks, attrs.ReadTSC)
 			return
 		}
 	}
-	if c.subNs == 0 {
-		c.subNs = attrs.Now()
-	}
-	s.s.SubmitNs = c.subNs
+	s.s.SubmitNs = stampOnce(true, &c.subNs, attrs.Now)
 }
 
 // endSubmit ends a submit call: one io_submit for the native batch,
