@@ -29,7 +29,13 @@ def main():
     a = ap.parse_args()
     common = [f"--filename={a.filename}", "--rw=randread", f"--bs={a.bs}", f"--iodepth={a.iodepth}",
               f"--runtime={a.runtime}", "--output-format=json"]
-    tools = {"fio": ["fio", "--name=x", "--ioengine=libaio", "--direct=1", "--time_based"] + common}
+    # fio's job as ../shared/bench/vs-fio.py runs it: without its random
+    # map (aio2 io keeps none either; the map costs fio CPU per IO) and
+    # with a fresh random seed. Before 2026-11-22 12:30 UTC this script ran
+    # fio with the map, which flattered aio2's ratios by a few percent
+    # (docs/benchmarks.md, run 10).
+    tools = {"fio": ["fio", "--name=x", "--ioengine=libaio", "--direct=1", "--time_based",
+                     "--norandommap", "--randrepeat=0"] + common}
     for b in a.builds:
         path, *extra = b.split(",")
         tools[b] = [path, "io"] + common + extra
