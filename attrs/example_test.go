@@ -2,6 +2,7 @@ package attrs_test
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/aio2/aio2/abi"
 	"github.com/aio2/aio2/attrs"
@@ -69,4 +70,20 @@ func ExampleEngine_Prepare() {
 		fmt.Println("DEVICE will be UNAVAILABLE:", err)
 	}
 	// ... set up contexts with kioctx.WithEngine(e) and run the IO.
+}
+
+// Durations on the TSC where it is a reliable clock, on CLOCK_MONOTONIC
+// otherwise; the two are never mixed in one duration.
+func ExampleWaitTSC() {
+	var since func() time.Duration
+	if t, err := attrs.WaitTSC(); err == nil {
+		start := attrs.ReadTSC()
+		since = func() time.Duration { return time.Duration(t.Ns(int64(attrs.ReadTSC() - start))) }
+	} else {
+		start := attrs.Now()
+		since = func() time.Duration { return time.Duration(attrs.Now() - start) }
+	}
+	time.Sleep(10 * time.Millisecond)
+	fmt.Println(since() >= 10*time.Millisecond)
+	// Output: true
 }

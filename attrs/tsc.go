@@ -35,6 +35,7 @@ type TSCError struct {
 	Reason string
 }
 
+// Error says that the TSC cannot be a clock, and why.
 func (e *TSCError) Error() string { return "TSC not usable as a clock: " + e.Reason }
 
 // Unwrap makes errors.Is(err, ErrUnavailable) hold.
