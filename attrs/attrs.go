@@ -2,6 +2,7 @@ package attrs
 
 import (
 	"encoding/binary"
+
 	"github.com/aio2/aio2/abi"
 )
 
@@ -126,8 +127,9 @@ func (e *Engine) Encode(dst []byte, reqs []byte, t *Target, s *Stamp, room int) 
 	if len(reqs) == abi.AttrHeaderBytes && binary.LittleEndian.Uint32(reqs[4:]) == 0 && t.Kind < numKinds {
 		// One request without a value (--attrs=latency, say), served
 		// by the clock: what the walk below would do for it, without
-		// the walk and the lookups (12 ns of about 2.6 µs per IO at
-		// QD1 on zram).
+		// the walk and the lookups. In perf at QD1 on zram, Encode,
+		// encodeOne and Clock.Append took 19 ns per IO (of about 2.6
+		// µs), and 6 ns this way.
 		if id := binary.LittleEndian.Uint16(reqs); e.clocked[t.Kind].Has(id) {
 			if dst = (Clock{}).Append(dst, id, t, s); len(dst)-start > room {
 				return dst[:start], true

@@ -146,7 +146,9 @@ func (a *attrStats) observe(ev *abi.Event, totalNs int64, wantTag uint64) bool {
 		// --attrs=latency: each event carries LATENCY alone, OK, whose
 		// header is one 8-byte word. These bytes are the only ones the
 		// walk below would accept as that; anything else takes the walk.
-		// At QD1 on zram the walk was 20 ns of about 2.6 µs per IO.
+		// In perf at QD1 on zram, observe took 21 ns per IO (of about
+		// 2.6 µs) with the walk, besides the walk's own calls, and 7 ns
+		// this way.
 		a.status[abi.AttrLatency][abi.AttrOK]++
 		a.latency.record(int64(binary.LittleEndian.Uint64(ev.Attrs[abi.AttrHeaderBytes:])))
 		return true
