@@ -160,7 +160,7 @@ type Hookless interface {
 
 // Begin calls the Begin hooks of the collectors that serve ids t wants.
 // The test for none is inlined into the caller: for LATENCY alone the
-// call itself was 4 ns per IO.
+// calls to Begin and End were 3 to 7 ns per IO in perf at QD1 on zram.
 func (e *Engine) Begin(t *Target, s *Stamp) {
 	if e.hooks(t) {
 		e.begin(t, s)
