@@ -26,9 +26,6 @@ type Engine struct {
 	// It has a power-of-two length, so that the test (hooks) indexes it
 	// without a bounds check and inlines; kinds past numKinds have none.
 	hooked [8]Mask
-	// clocked[k] are the ids but TAG that Clock serves for kind k, which
-	// Encode appends without its walk when one alone is asked.
-	clocked [numKinds]Mask
 }
 
 type activeCollector struct {
@@ -49,9 +46,6 @@ func NewEngine(collectors ...Collector) *Engine {
 					e.all = e.all.With(id)
 					won = won.With(id)
 				}
-			}
-			if _, ok := c.(Clock); ok {
-				e.clocked[k] = won &^ (1 << abi.AttrTag)
 			}
 			if _, ok := c.(Hookless); won != 0 && !ok {
 				e.active[k] = append(e.active[k], activeCollector{c, won})

@@ -393,11 +393,11 @@ func TestClockHotPathAllocs(t *testing.T) {
 	}
 }
 
-// TestEncodeLoneClockRequest: Encode's shortcut for one request the clock
-// serves gives the bytes and the truncation the general walk gives, for
+// TestEncodeLoneRequest: Encode's shortcut for one request without a
+// value gives the bytes and the truncation the general walk gives, for
 // every id, kind and room, and for requests that are not one plain
 // header (a value, a nonzero length) it leaves them to the walk.
-func TestEncodeLoneClockRequest(t *testing.T) {
+func TestEncodeLoneRequest(t *testing.T) {
 	e := Default()
 	s := Stamp{SubmitNs: 100, IssueNs: 150, CompleteNs: 1100, SubmitCPU: 1, CompleteCPU: 0}
 	for k := Kind(0); k <= numKinds; k++ {
