@@ -15,27 +15,16 @@ A build may carry extra flags after a comma: /tmp/aio2-new,--attrs=latency.
 """
 import argparse, statistics, sys
 
-from benchrun import run
+from benchrun import add_job_args, fio_cmd, job_flags, run
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--filename", required=True)
-    ap.add_argument("--iodepth", type=int, default=1)
-    ap.add_argument("--bs", default="4k")
-    ap.add_argument("--runtime", type=int, default=3)
-    ap.add_argument("--reps", type=int, default=9)
+    add_job_args(ap, iodepth=1, reps=9)
     ap.add_argument("builds", nargs="+", help="aio2 binaries, each optionally followed by ,FLAG,FLAG")
     a = ap.parse_args()
-    common = [f"--filename={a.filename}", "--rw=randread", f"--bs={a.bs}", f"--iodepth={a.iodepth}",
-              f"--runtime={a.runtime}", "--output-format=json"]
-    # fio's job as ../shared/bench/vs-fio.py runs it: without its random
-    # map (aio2 io keeps none either; the map costs fio CPU per IO) and
-    # with a fresh random seed. Before 2026-11-22 12:30 UTC this script ran
-    # fio with the map, which flattered aio2's ratios by a few percent
-    # (docs/benchmarks.md, run 10).
-    tools = {"fio": ["fio", "--name=x", "--ioengine=libaio", "--direct=1", "--time_based",
-                     "--norandommap", "--randrepeat=0"] + common}
+    common = job_flags(a)
+    tools = {"fio": fio_cmd(common)}
     for b in a.builds:
         path, *extra = b.split(",")
         tools[b] = [path, "io"] + common + extra

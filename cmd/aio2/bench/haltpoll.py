@@ -21,18 +21,14 @@ docs/benchmarks.md are measured with the machine as it is.
 """
 import argparse, statistics, sys
 
-from benchrun import run
+from benchrun import add_job_args, fio_cmd, job_flags, run
 
 PARAM = "/sys/module/haltpoll/parameters/guest_halt_poll_ns"
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--filename", required=True)
-    ap.add_argument("--iodepth", type=int, default=32)
-    ap.add_argument("--bs", default="4k")
-    ap.add_argument("--runtime", type=int, default=3)
-    ap.add_argument("--reps", type=int, default=7)
+    add_job_args(ap, iodepth=32, reps=7)
     ap.add_argument("--poll-ns", type=int, nargs="+", default=[0, 200000],
                     help="values of guest_halt_poll_ns to compare (default: 0 200000)")
     ap.add_argument("aio2", help="the aio2 binary")
@@ -42,11 +38,8 @@ def main():
             saved = f.read().strip()
     except OSError as e:
         sys.exit(f"haltpoll.py: cannot read {PARAM} ({e}): this guest does not use the haltpoll cpuidle driver")
-    common = [f"--filename={a.filename}", "--rw=randread", f"--bs={a.bs}", f"--iodepth={a.iodepth}",
-              f"--runtime={a.runtime}", "--output-format=json"]
-    # fio's job as ../shared/bench/vs-fio.py runs it.
-    fio = ["fio", "--name=x", "--ioengine=libaio", "--direct=1", "--time_based",
-           "--norandommap", "--randrepeat=0"] + common
+    common = job_flags(a)
+    fio = fio_cmd(common)
     res = {v: [] for v in a.poll_ns}
 
     def setpoll(v):
