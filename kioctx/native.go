@@ -298,6 +298,7 @@ func (n *native) kwaitLocked(deadline time.Time) (timedOut bool) {
 			n.pokeArmed = true
 		}
 	}
+	hold := n.holdP()
 	n.kwait = true
 	c.mu.Unlock()
 	var k int
@@ -314,7 +315,7 @@ func (n *native) kwaitLocked(deadline time.Time) (timedOut bool) {
 			tsp = &ts
 		}
 		var e unix.Errno
-		if runtime.GOMAXPROCS(0) > 1 {
+		if hold {
 			k, e = ioGeteventsHold(n.ctx, 1, n.kevs, tsp)
 		} else {
 			k, e = ioGetevents(n.ctx, 1, n.kevs, tsp)
@@ -333,11 +334,11 @@ func (n *native) kwaitLocked(deadline time.Time) (timedOut bool) {
 	return timedOut
 }
 
-// holdP reports whether io_submit may keep the P (ioSubmit): whether
-// GOMAXPROCS is above 1. runtime.GOMAXPROCS takes the scheduler's lock,
-// which cost 1 % of the CPU at QD1 on zram when read per submission, so
-// it is re-read every 1024 calls; a change is seen that much later. c.mu
-// is held.
+// holdP reports whether io_submit and the wait in io_getevents may keep
+// the P (ioSubmit, ioGeteventsHold): whether GOMAXPROCS is above 1.
+// runtime.GOMAXPROCS takes the scheduler's lock, which cost 1 % of the
+// CPU at QD1 on zram when read per submission, so it is re-read every
+// 1024 calls; a change is seen that much later. c.mu is held.
 func (n *native) holdP() bool {
 	if n.holdReads&1023 == 0 {
 		n.multiP = runtime.GOMAXPROCS(0) > 1
