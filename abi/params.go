@@ -173,12 +173,15 @@ func GrantRingBytes(want uint32) uint32 {
 
 // GrantMaxEventBytes returns max_event_bytes as granted for a ring of
 // ringBytes: 0 means DefaultMaxEventBytes; the result is a multiple of 8,
-// at least MinEventBytes and at most ringBytes/4.
+// at least MinEventBytes and at most ringBytes/4. want is the largest
+// event the caller accepts (spec section 1), so it is rounded down to a
+// multiple of 8, the size of every record, never up: no event is larger
+// than the caller said, except that every caller accepts a bare EVENT.
 func GrantMaxEventBytes(want, ringBytes uint32) uint32 {
 	if want == 0 {
 		want = DefaultMaxEventBytes
 	}
-	want = Pad8u32(want)
+	want &^= 7
 	if want < MinEventBytes {
 		want = MinEventBytes
 	}

@@ -158,7 +158,10 @@ func TestGrantMaxEventBytes(t *testing.T) {
 		{0, 1 << 20, 4096},     // default
 		{0, 4096, 1024},        // default, clamped to ring/4
 		{1, 1 << 20, 40},       // at least a bare EVENT
-		{41, 1 << 20, 48},      // a multiple of 8
+		{41, 1 << 20, 40},      // a multiple of 8, never above what was asked
+		{47, 1 << 20, 40},
+		{48, 1 << 20, 48},
+		{4095, 1 << 20, 4088},
 		{100000, 65536, 16384}, // at most ring/4
 		{0xffffffff, 1 << 30, 1 << 28},
 	} {

@@ -13,6 +13,8 @@ import (
 	"time"
 	"unsafe"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/aio2/aio2/abi"
 	"github.com/aio2/aio2/ring"
 )
@@ -286,5 +288,47 @@ func TestCorruptHeadKillsRingNotContext(t *testing.T) {
 	t.Logf("%d events came from the overflow list after the ring died", len(got))
 	if n := c.Inflight(); n != 0 {
 		t.Fatalf("Inflight %d after draining a dead ring", n)
+	}
+}
+
+// A head stored inside the published range but not at a record passes
+// every check the producer can make; the reaper of GetEvents then finds
+// the corruption. It reports it once (EUCLEAN) and kills the ring, and
+// later events come through GetEvents from the overflow list: without
+// the kill, every GetEvents failed at the same head with the events
+// queued behind it (found by review, 2026-11-22).
+func TestCorruptRecordKillsRingNotContext(t *testing.T) {
+	c := newCtx(t, 256, 4096, abi.SetupShared)
+	c.Submit(noops(0, 4))
+	waitIdle(t, c)
+	head := (*atomic.Uint32)(unsafe.Pointer(&c.Region()[abi.OffHead]))
+	head.Store(head.Load() + 8) // inside the first record
+	out := make([]byte, 64*c.maxEv)
+	n, err := c.GetEvents(1, out, 100*time.Millisecond)
+	if !errors.Is(err, ring.ErrCorrupt) || !errors.Is(err, unix.EUCLEAN) {
+		t.Fatalf("GetEvents on a ring with head inside a record = %d, %v; want EUCLEAN", n, err)
+	}
+	if c.reg.Flags()&abi.FDead == 0 {
+		t.Fatalf("ring not dead after its reaper found it corrupt: flags %#x", c.reg.Flags())
+	}
+	if n, err := c.Submit(noops(100, 8)); n != 8 || err != nil {
+		t.Fatalf("Submit after the ring died: %d %v", n, err)
+	}
+	got := map[uint64]bool{}
+	for len(got) < 8 {
+		n, err := c.GetEvents(1, out, time.Second)
+		if err != nil {
+			t.Fatalf("GetEvents after %d of the new events: %v", len(got), err)
+		}
+		for _, ev := range events(t, out[:n]) {
+			if ev.Data < 100 || ev.Data >= 108 || got[ev.Data] {
+				t.Fatalf("event %d: not one of the new events, or twice (%v)", ev.Data, got)
+			}
+			got[ev.Data] = true
+		}
+	}
+	waitIdle(t, c)
+	if n := c.Inflight(); n != 0 {
+		t.Fatalf("Inflight %d after the ring died", n)
 	}
 }

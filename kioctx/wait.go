@@ -2,6 +2,7 @@ package kioctx
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -239,6 +240,21 @@ func (c *Context) collectLocked(dst []byte) (n, cnt int, err error) {
 		cnt += k
 		if rerr != nil {
 			err = rerr
+			var ce *ring.CorruptError
+			if errors.As(rerr, &ce) {
+				// Someone sharing the ring overwrote head or records
+				// in a way the producer cannot see (a head inside the
+				// published range, but not at a record). Stop using
+				// the ring, as when the producer finds head corrupt:
+				// what follows comes through getevents from the
+				// overflow list, instead of every later call failing
+				// here with the events queued behind. What is left in
+				// the ring past the corrupt record is lost (docs/abi.md,
+				// section 10, note 15).
+				c.prod.Kill(ce)
+				c.commitLocked()
+				c.signalEventfd() // reapers asleep elsewhere must see F_DEAD
+			}
 			break
 		}
 		if k == max {

@@ -144,7 +144,14 @@ func (p *Producer) write(rec []byte) (ok bool, err error) {
 	if need > toEnd {
 		total += toEnd // a PAD first
 	}
-	if r.ringB-(p.tail-p.head) < total {
+	// head is loaded at the first record of every batch (tail == pub),
+	// not only when the room under the last head seen runs short: the
+	// spec's producer checks head before each event, and a head a broken
+	// reaper stored past the published tail must kill the ring before
+	// the producer publishes past it (where it would look valid) and
+	// reapers stall on it with the rest queued behind. Once per batch
+	// keeps the load off the per-record path.
+	if p.tail == p.pub || r.ringB-(p.tail-p.head) < total {
 		if err := p.loadHead(); err != nil {
 			return false, err
 		}
@@ -284,6 +291,16 @@ func (p *Producer) PopOverflow(dst []byte) ([]byte, bool) {
 	}
 	return dst, true
 }
+
+// Kill makes the ring dead because a reaper found it corrupt (err, from
+// Reaper.Reap): the ring is writable by every process that maps it, and
+// a head inside the published range but not at a record, or overwritten
+// records, pass every check the producer can make. As when the producer
+// finds head corrupt itself, F_DEAD is set, records appended but not yet
+// committed move to the front of the overflow list, and every later
+// Append goes there and returns the sticky error, which Kill returns:
+// err, unless the ring was dead already.
+func (p *Producer) Kill(err *CorruptError) error { return p.die(err) }
 
 // SetDead stops the producer using the ring (the context is being
 // destroyed): F_DEAD is set, records appended but not yet committed move to

@@ -25,7 +25,8 @@ type Region struct {
 
 	// The shared header fields, accessed as native integers: aio2 runs on
 	// little-endian hosts, where that is the wire's byte order (as the
-	// kernel's aio_ring is native-endian).
+	// kernel's aio_ring is native-endian). bigendian.go fails the build
+	// elsewhere.
 	head       *atomic.Uint32
 	tail       *atomic.Uint32
 	flags      *atomic.Uint32

@@ -311,6 +311,36 @@ func TestHeadBehindLastSeenIsCorrupt(t *testing.T) {
 	}
 }
 
+// A head stored past the published tail is caught at the next batch's
+// first record, before the producer publishes past it: with room to
+// spare, the head last seen alone would never be reloaded, the bad head
+// would come to lie inside the published range, and reapers would stall
+// on it with the ring alive (found by review, 2026-11-22).
+func TestHeadPastTailCaughtAtNextBatch(t *testing.T) {
+	r := mustHeap(t, 4096, 1024)
+	p := NewProducer(r)
+	rec := appendTestEvent(nil, 0, 40)
+	if err := p.Append(rec); err != nil {
+		t.Fatal(err)
+	}
+	p.Commit() // tail 40
+	r.head.Store(48)
+	var ce *CorruptError
+	if err := p.Append(rec); !errors.As(err, &ce) || ce.Field != "head" {
+		t.Fatalf("Append with head past the published tail = %v, want a CorruptError on head", err)
+	}
+	if tail := r.tail.Load(); tail != 40 {
+		t.Fatalf("tail %d: published past the bad head", tail)
+	}
+	if r.Flags() != abi.FDead|abi.FOverflow {
+		t.Fatalf("flags %#x, want F_DEAD|F_OVERFLOW", r.Flags())
+	}
+	// The record is not lost: getevents serves it from the list.
+	if got, ok := p.PopOverflow(nil); !ok || string(got) != string(rec) {
+		t.Fatalf("PopOverflow = %x %v, want the record", got, ok)
+	}
+}
+
 func TestSetDead(t *testing.T) {
 	r := mustHeap(t, 4096, 1024)
 	p := NewProducer(r)

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/aio2/aio2/abi"
+	"github.com/aio2/aio2/kioctx"
 )
 
 // version is reported as "fio version" ("aio2-<version>") in JSON output.
@@ -94,7 +95,7 @@ func parseIOFlags(args []string, stdout io.Writer) (*ioOptions, error) {
 	fs.StringVar(&o.reaper, "reaper", "inline", "who reaps: inline, goroutines=N, or external (a shared ring another process reaps)")
 	fs.StringVar(&ringBytes, "ring-bytes", "", "ring data area to ask for (rounded up to a power of two; default: the context's)")
 	var maxInflight uint
-	fs.UintVar(&maxInflight, "max-inflight", 0, "submitted-but-unreaped IOs the context allows (default: the context's, at least --iodepth)")
+	fs.UintVar(&maxInflight, "max-inflight", 0, "submitted-but-unreaped IOs the context allows, from --iodepth to 4096 (default: --iodepth)")
 	fs.StringVar(&timeout, "timeout", "60", "external reaper: give up waiting for another process to reap after this long")
 	fs.StringVar(&o.plot, "plot", "", "write a latency plot to FILE (.svg or .png)")
 	fs.BoolVar(&o.groupReport, "group_reporting", false, "report all jobs as one")
@@ -106,11 +107,11 @@ func parseIOFlags(args []string, stdout io.Writer) (*ioOptions, error) {
 	// --runtime is given, and has one engine.
 	var timeBased bool
 	var ioengine string
-	var norandommap, randrepeat string
+	var norandommap, randrepeat fioBool
 	fs.BoolVar(&timeBased, "time_based", false, "accepted for fio command lines: --runtime is always time based")
 	fs.StringVar(&ioengine, "ioengine", "aio2", "accepted for fio command lines: only aio2")
-	fs.StringVar(&norandommap, "norandommap", "", "accepted for fio command lines: offsets are always drawn without a map")
-	fs.StringVar(&randrepeat, "randrepeat", "", "accepted for fio command lines; use --randseed")
+	fs.Var(&norandommap, "norandommap", "accepted for fio command lines: offsets are always drawn without a map")
+	fs.Var(&randrepeat, "randrepeat", "accepted for fio command lines; use --randseed")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return nil, err
 	}
@@ -191,8 +192,8 @@ func parseIOFlags(args []string, stdout io.Writer) (*ioOptions, error) {
 		if maxInflight < uint(o.iodepth) {
 			return nil, usagef("--max-inflight=%d is below --iodepth=%d: raise it or lower --iodepth", maxInflight, o.iodepth)
 		}
-		if maxInflight > 1<<20 {
-			return nil, usagef("--max-inflight=%d: too large", maxInflight)
+		if maxInflight > kioctx.MaxMaxInflight {
+			return nil, usagef("--max-inflight=%d: use at most %d (the most a context grants)", maxInflight, kioctx.MaxMaxInflight)
 		}
 	}
 	o.maxInflight = uint32(maxInflight)
@@ -228,6 +229,25 @@ func errText(err error, otherwise string) string {
 }
 
 // parseAttrs reads --attrs: catalogue names, comma-separated, or "all".
+// fioBool is a fio boolean option accepted for fio command lines and
+// otherwise ignored: like fio, it takes no value (--norandommap) or one of
+// fio's spellings of a boolean (--randrepeat=0).
+type fioBool string
+
+func (b *fioBool) String() string { return string(*b) }
+
+// IsBoolFlag lets the flag package take the bare form.
+func (b *fioBool) IsBoolFlag() bool { return true }
+
+func (b *fioBool) Set(v string) error {
+	switch strings.ToLower(v) {
+	case "1", "0", "true", "false", "yes", "no", "on", "off":
+		*b = fioBool(v)
+		return nil
+	}
+	return fmt.Errorf("use 1 or 0")
+}
+
 func parseAttrs(s string) ([]uint16, error) {
 	if s == "" || s == "none" {
 		return nil, nil
