@@ -100,7 +100,7 @@ func parseIOFlags(args []string, stdout io.Writer) (*ioOptions, error) {
 	fs.StringVar(&o.plot, "plot", "", "write a latency plot to FILE (.svg or .png)")
 	fs.BoolVar(&o.groupReport, "group_reporting", false, "report all jobs as one")
 	fs.Uint64Var(&o.seed, "randseed", 0, "seed of the random offsets (0: a new seed per run)")
-	fs.StringVar(&o.progress, "progress", "auto", "progress line: auto (only when stdout is a terminal), on, off")
+	fs.StringVar(&o.progress, "progress", "auto", "progress line: auto (only when stdout is a terminal and the reaper is not external), on, off")
 	fs.StringVar(&o.clocksource, "clocksource", "cpu", "the command's clock for slat, clat and lat: cpu (the TSC, where the kernel uses it too; else clock_gettime) or clock_gettime (fio's flag; it does not change the attributes' clocks)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a Go CPU profile of the run (not the file lay-out) to FILE, for go tool pprof")
 	// Accepted for fio command lines; aio2 is always time based when

@@ -281,7 +281,7 @@ func TestIOExternalReaper(t *testing.T) {
 	}
 	// The reapers outrun the disk, so they slept on the producer's
 	// eventfd (and its signal at F_DEAD ended the last sleep).
-	if s.EventfdWakes == 0 {
+	if s.EventfdWakes == nil || *s.EventfdWakes == 0 {
 		t.Fatalf("reap summary %+v: never woken by the eventfd", s)
 	}
 	rest, _ := io.ReadAll(br)
@@ -341,6 +341,20 @@ func TestIOOnExistingFileBuffered(t *testing.T) {
 	}
 	if _, err := os.Stat(file); err != nil {
 		t.Fatalf("the user's file is gone: %v", err)
+	}
+}
+
+// fio's boolean options, given as fio users write them (bare, or with 0
+// or 1), are accepted and change nothing.
+func TestIOAcceptsFioBooleans(t *testing.T) {
+	dir := t.TempDir()
+	file := makeFile(t, dir, 4<<20)
+	r := runBin(t, "io", "--filename="+file, "--number=100", "--norandommap", "--randrepeat=0", "--time_based", "--output-format=json")
+	if r.code != 0 {
+		t.Fatalf("status %d\n%s", r.code, r.stderr)
+	}
+	if j := parseOut(t, r.stdout).Jobs[0]; j.Read.TotalIos != 100 {
+		t.Fatalf("ios %d, want 100", j.Read.TotalIos)
 	}
 }
 

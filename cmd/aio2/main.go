@@ -52,6 +52,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "reap":
 		err = cmdReap(args[1:], stdout, stderr)
 	case "ring":
+		if len(args) == 2 && isHelp(args[1]) {
+			fmt.Fprint(stdout, "usage: aio2 ring inspect [flags] PATH\n\n\"aio2 ring inspect -h\" lists its flags.\n")
+			return 0
+		}
 		if len(args) < 2 || args[1] != "inspect" {
 			err = usagef("ring: the only subcommand is \"ring inspect PATH\"")
 			break
@@ -61,13 +65,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdFeatures(args[1:], stdout, stderr)
 	case "sim":
 		err = cmdSim(args[1:], stdout, stderr)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, topUsage)
-		return 0
 	default:
+		if isHelp(args[0]) {
+			fmt.Fprint(stdout, topUsage)
+			return 0
+		}
 		err = usagef("unknown command %q: use one of io, reap, ring inspect, features, sim", args[0])
 	}
 	return exitStatus(err, stderr)
+}
+
+// isHelp reports whether arg asks for help rather than naming a command.
+func isHelp(arg string) bool {
+	switch arg {
+	case "help", "-h", "-help", "--help":
+		return true
+	}
+	return false
 }
 
 func exitStatus(err error, stderr io.Writer) int {

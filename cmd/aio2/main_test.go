@@ -125,6 +125,8 @@ func TestUserErrorsExitTwoWithOneLine(t *testing.T) {
 		{"bad clocksource", []string{"io", "--clocksource=sundial"}, "--clocksource=sundial: use cpu or clock_gettime"},
 		{"bad plot name", []string{"io", "--plot=x.gif"}, ".svg or .png"},
 		{"unknown flag", []string{"io", "--colour=blue"}, "flag provided but not defined"},
+		{"max-inflight beyond a context's", []string{"io", "--max-inflight=5000"}, "--max-inflight=5000: use at most 4096"},
+		{"fio boolean with a bad value", []string{"io", "--randrepeat=maybe"}, "-randrepeat: use 1 or 0"},
 		{"reap missing path", []string{"reap", filepath.Join(dir, "missing")}, "no such file"},
 		{"reap not a ring", []string{"reap", notRing}, "is not an aio2 ring region"},
 		{"reap eventfd not a /proc path", []string{"reap", "--eventfd=" + notRing, notRing}, "give it as /proc/PID/fd/N"},
@@ -192,7 +194,8 @@ func TestReadOnlyTarget(t *testing.T) {
 
 func TestHelpExitsZero(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"io", "-h"}, {"reap", "--help"}, {"help"}} {
+	for _, args := range [][]string{{"io", "-h"}, {"reap", "--help"}, {"help"}, {"-h"}, {"ring", "-h"}, {"ring", "inspect", "-h"},
+		{"sim", "--help"}, {"sim", "size", "-h"}, {"features", "-h"}} {
 		r := runBin(t, args...)
 		if r.code != 0 || !strings.Contains(r.stdout, "usage: aio2") {
 			t.Errorf("%v: status %d, stdout %q", args, r.code, r.stdout)
@@ -207,12 +210,21 @@ func TestSimWrappers(t *testing.T) {
 		t.Fatalf("sim check: status %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	svg := filepath.Join(t.TempDir(), "size.svg")
-	r = runBin(t, "sim", "size", "--rates=1M", "--bursts=1", "--pauses=gc", "--duration=50ms", "--svg="+svg)
-	if r.code != 0 || !strings.Contains(r.stdout, "| 1M | 1 | gc |") {
+	r = runBin(t, "sim", "size", "--rates=1M", "--bursts=1", "--pauses=steal", "--duration=50ms", "--svg="+svg)
+	if r.code != 0 || !strings.Contains(r.stdout, "| 1M | 1 | steal |") {
 		t.Fatalf("sim size: status %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	if b, err := os.ReadFile(svg); err != nil || !bytes.Contains(b, []byte("<svg")) {
-		t.Fatalf("sim size --svg: %v", err)
+	if b, err := os.ReadFile(svg); err != nil || !bytes.Contains(b, []byte("<svg")) || !bytes.Contains(b, []byte("pauses: steal,")) {
+		t.Fatalf("sim size --svg: %v; want a plot of the first pause scenario, steal", err)
+	}
+	// Without --pauses the table's scenarios are gc, preempt, steal, and
+	// the plot is for the first of them.
+	r = runBin(t, "sim", "size", "--rates=1M", "--bursts=1", "--duration=10ms", "--svg="+svg)
+	if r.code != 0 {
+		t.Fatalf("sim size: status %d\n%s", r.code, r.stderr)
+	}
+	if b, _ := os.ReadFile(svg); !bytes.Contains(b, []byte("pauses: gc,")) {
+		t.Fatal("sim size --svg without --pauses: the plot is not for gc, the table's first scenario")
 	}
 }
 

@@ -162,7 +162,9 @@ func (a *attrStats) report() map[string]attrEntry {
 				e.IssueToCompleteNs = ptr(a.service.fio(true))
 			}
 		case abi.AttrTag:
-			e.Echoed, e.Mismatched = ptr(a.tagOK), ptr(a.tagBad)
+			if ok {
+				e.Echoed, e.Mismatched = ptr(a.tagOK), ptr(a.tagBad)
+			}
 		}
 		out[abi.AttrName(id)] = e
 	}

@@ -56,8 +56,8 @@ type reapSummary struct {
 	Overflow  uint64                      `json:"overflowed"`
 	Seconds   float64                     `json:"seconds"`
 	// EventfdWakes counts the sleeps on --eventfd that ended with the
-	// counter set (absent without --eventfd).
-	EventfdWakes int64 `json:"eventfd_wakes,omitempty"`
+	// counter set: present, 0 included, with --eventfd; absent without.
+	EventfdWakes *int64 `json:"eventfd_wakes,omitempty"`
 }
 
 func cmdReap(args []string, stdout, stderr io.Writer) error {
@@ -151,8 +151,11 @@ func cmdReap(args []string, stdout, stderr io.Writer) error {
 	}
 	sum := reapSummary{Path: path, Threads: *threads, Events: t.events, Pads: t.pads, PadBytes: t.padBytes,
 		ResErrors: t.resErrors, Truncated: t.truncated, Unknown: t.unknownIDs + t.experimental,
-		Attrs: map[string]map[string]int64{}, Overflow: reg.Overflowed(), Seconds: time.Since(start).Seconds(),
-		EventfdWakes: wakes.Load()}
+		Attrs: map[string]map[string]int64{}, Overflow: reg.Overflowed(), Seconds: time.Since(start).Seconds()}
+	if efd >= 0 {
+		w := wakes.Load()
+		sum.EventfdWakes = &w
+	}
 	if v, ok := stoppedBy.Load().(string); ok {
 		sum.StoppedBy = v
 	}
@@ -183,7 +186,7 @@ func cmdReap(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  PADs skipped %d (%d bytes); events with res < 0: %d; attributes truncated: %d; overflowed (producer's count): %d\n",
 			sum.Pads, sum.PadBytes, sum.ResErrors, sum.Truncated, sum.Overflow)
 		if efd >= 0 {
-			fmt.Fprintf(stdout, "  woken by the eventfd %d times\n", sum.EventfdWakes)
+			fmt.Fprintf(stdout, "  woken by the eventfd %d times\n", *sum.EventfdWakes)
 		}
 		for _, name := range sortedKeys(sum.Attrs) {
 			st := sum.Attrs[name]

@@ -156,6 +156,9 @@ func TestReapRingWrittenInC(t *testing.T) {
 	if want := int64((events + 4) / 5); s.Unknown != want {
 		t.Fatalf("unknown (experimental) ids %d, want %d", s.Unknown, want)
 	}
+	if strings.Contains(r.stdout, "eventfd_wakes") {
+		t.Fatalf("eventfd_wakes in the summary of a reap without --eventfd:\n%s", r.stdout)
+	}
 
 	// --events prints one line per event, in ring order with one thread.
 	// Reaping moved head in the file: write the ring again.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 
@@ -16,6 +17,10 @@ func cmdSim(args []string, stdout, stderr io.Writer) error {
 		return cmdSimCheck(args[1:], stdout)
 	case "size":
 		return cmdSimSize(args[1:], stdout)
+	}
+	if isHelp(args[0]) {
+		fmt.Fprint(stdout, "usage: aio2 sim check|size [flags]\n\n\"aio2 sim check -h\" and \"aio2 sim size -h\" list their flags.\n")
+		return flag.ErrHelp
 	}
 	return usagef("sim: unknown subcommand %q: use check or size", args[0])
 }

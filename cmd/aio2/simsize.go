@@ -58,7 +58,8 @@ func cmdSimSize(args []string, stdout io.Writer) error {
 	if *svg != "" && !strings.HasSuffix(*svg, ".svg") {
 		return usagef("--svg=%s: the name must end in .svg", *svg)
 	}
-	if _, err := sim.Size(cfg, stdout); err != nil {
+	res, err := sim.Size(cfg, stdout)
+	if err != nil {
 		return err
 	}
 	if *svg == "" {
@@ -68,9 +69,11 @@ func cmdSimSize(args []string, stdout io.Writer) error {
 	if err != nil {
 		return usagef("--svg=%s: %v", *svg, unwrapPath(err))
 	}
-	pc := sim.PlotConfig{Seed: cfg.Seed, Rates: cfg.Rates}
-	if len(cfg.Pauses) > 0 {
-		pc.Pause = cfg.Pauses[0]
+	// The plot is for the table's first pause scenario: res.Config has
+	// the defaults Size filled in (gc first when --pauses is not given).
+	pc := sim.PlotConfig{Seed: cfg.Seed, Rates: res.Config.Rates}
+	if len(res.Config.Pauses) > 0 {
+		pc.Pause = res.Config.Pauses[0]
 	}
 	if err := sim.SizingSVG(pc, f); err != nil {
 		f.Close()
