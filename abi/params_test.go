@@ -155,10 +155,10 @@ func TestGrantRingBytes(t *testing.T) {
 
 func TestGrantMaxEventBytes(t *testing.T) {
 	for _, tt := range []struct{ want, ring, got uint32 }{
-		{0, 1 << 20, 4096},     // default
-		{0, 4096, 1024},        // default, clamped to ring/4
-		{1, 1 << 20, 40},       // at least a bare EVENT
-		{41, 1 << 20, 40},      // a multiple of 8, never above what was asked
+		{0, 1 << 20, 4096}, // default
+		{0, 4096, 1024},    // default, clamped to ring/4
+		{1, 1 << 20, 40},   // at least a bare EVENT
+		{41, 1 << 20, 40},  // a multiple of 8, never above what was asked
 		{47, 1 << 20, 40},
 		{48, 1 << 20, 48},
 		{4095, 1 << 20, 4088},
