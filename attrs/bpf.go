@@ -36,6 +36,9 @@ var (
 	// ErrNoTracepoint: a tracepoint the programs attach to does not exist
 	// in this kernel.
 	ErrNoTracepoint = fmt.Errorf("tracepoint missing: %w", ErrUnavailable)
+	// ErrNoSyscall: the kernel lacks a system call (cachestat(2) came in
+	// Linux 6.5).
+	ErrNoSyscall = fmt.Errorf("system call missing: %w", ErrUnavailable)
 	// ErrBPF: any other failure to load or attach.
 	ErrBPF = fmt.Errorf("eBPF load failed: %w", ErrUnavailable)
 )
@@ -60,7 +63,18 @@ func classify(feature string, err error) error {
 	var ve *ebpf.VerifierError
 	switch {
 	case errors.Is(err, btf.ErrNotSupported), errors.Is(err, btf.ErrNotFound) && strings.Contains(err.Error(), "vmlinux"):
-		reason = ErrNoBTF
+		// cilium/ebpf also answers ErrNotSupported for a tp_btf
+		// program whose tracepoint the kernel lacks; only the kernel's
+		// own BTF tells the two apart.
+		switch {
+		case !kernelBTF():
+			reason = ErrNoBTF
+		case errors.Is(err, unix.ENOENT), errors.Is(err, btf.ErrNotFound):
+			// tp_btf finds no btf_trace_ type, raw_tp no tracepoint.
+			reason = ErrNoTracepoint
+		default:
+			reason = ErrBPF
+		}
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
 		// cilium/ebpf hints at MEMLOCK on every EPERM from map
 		// creation; it is the cause only if the capabilities are there
@@ -70,7 +84,14 @@ func classify(feature string, err error) error {
 			reason = ErrMemlock
 		}
 	case errors.Is(err, unix.ENOMEM):
-		reason = ErrMemlock
+		// BPF memory is charged to RLIMIT_MEMLOCK only before 5.11 (or
+		// without memcg accounting), and prepare lifts the limit where
+		// it can; with no limit left, ENOMEM is the memory cgroup's or
+		// the kernel's.
+		reason = ErrBPF
+		if memlockLimited() {
+			reason = ErrMemlock
+		}
 	case errors.Is(err, btf.ErrNotFound), errors.Is(err, unix.ENOENT), errors.Is(err, unix.ESRCH):
 		reason = ErrNoTracepoint
 	case errors.As(err, &ve):
@@ -169,11 +190,47 @@ func probeSpec() (*ebpf.CollectionSpec, error) {
 }
 
 // kernelSyms reads the addresses the programs need from /proc/kallsyms
-// once per process (it is some 120,000 lines here, and every group load
-// read it again before).
-var kernelSyms = sync.OnceValue(func() map[string]uint64 {
-	return kallsyms("iomap_dio_bio_end_io", "bio_chain_endio", "aio_complete_rw")
-})
+// (some 120,000 lines here) and keeps them for the process once it has
+// seen one: a read that found none, because kptr_restrict shows zeros
+// without CAP_SYSLOG, is not kept, so that a load after the process
+// gained the privilege (a failed load is retried, see lazy) gets the full
+// DEVICE: the iomap filter, split bios followed, the native-iocb join.
+func kernelSyms() map[string]uint64 {
+	symsCache.mu.Lock()
+	defer symsCache.mu.Unlock()
+	if symsCache.m != nil {
+		return symsCache.m
+	}
+	m := readKallsyms("iomap_dio_bio_end_io", "bio_chain_endio", "aio_complete_rw")
+	for _, a := range m {
+		if a != 0 {
+			symsCache.m = m
+			break
+		}
+	}
+	return m
+}
+
+var symsCache struct {
+	mu sync.Mutex
+	m  map[string]uint64
+}
+
+// readKallsyms is kallsyms, replaced in tests.
+var readKallsyms = kallsyms
+
+// kernelBTF reports whether the kernel's BTF loads (cilium/ebpf caches it).
+func kernelBTF() bool {
+	_, err := btf.LoadKernelSpec()
+	return err == nil
+}
+
+// memlockLimited reports whether RLIMIT_MEMLOCK is finite, so that it may
+// be what refused a map.
+func memlockLimited() bool {
+	var r unix.Rlimit
+	return unix.Getrlimit(unix.RLIMIT_MEMLOCK, &r) == nil && r.Cur != unix.RLIM_INFINITY
+}
 
 // forceRawTP makes loads skip tp_btf, so tests can check the raw_tp
 // fallback on a kernel where tp_btf works.

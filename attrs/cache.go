@@ -56,10 +56,13 @@ func (s CacheSource) String() string {
 // syscalls per IO; exact unless another thread changes the cache of the
 // same range meanwhile.
 //
-// PREADV is UNAVAILABLE: Target.Nbytes counts its iovecs, not bytes. A
-// read that does not go through the page cache (a pipe, a socket) is
-// UNAVAILABLE from eBPF, which sees no mm_filemap_get_pages; cachestat
-// cannot tell and answers 0 hits, 0 misses.
+// PREAD and PREADV are measured over [offset, offset + length); a PREADV
+// given as a raw iovec address is UNAVAILABLE, since kioctx does not read
+// the caller's array and Target.Nbytes is then 0. A read that does not go
+// through the page cache (a character device; pipes and sockets are
+// KindPoll and never get here) is UNAVAILABLE from eBPF, which sees no
+// mm_filemap_get_pages; cachestat cannot tell and answers 0 hits, 0
+// misses.
 type Cache struct {
 	source CacheSource
 }
@@ -80,10 +83,26 @@ func (*Cache) Serves(k Kind) Mask {
 
 // Available implements Collector.
 func (c *Cache) Available(id uint16, t *Target) bool {
-	if id != abi.AttrCache || t.Kind != KindBuffered || t.Opcode != abi.OpPread {
+	if id != abi.AttrCache || !cacheable(t) {
 		return false
 	}
 	return c.ready()
+}
+
+// cacheable reports whether CACHE can measure t: a buffered PREAD, or a
+// buffered PREADV whose length kioctx knows (a typed iovec array; a raw
+// one reads as 0 bytes).
+func cacheable(t *Target) bool {
+	if t.Kind != KindBuffered {
+		return false
+	}
+	switch t.Opcode {
+	case abi.OpPread:
+		return true
+	case abi.OpPreadv:
+		return t.Nbytes > 0
+	}
+	return false
 }
 
 // ready reports whether a source this collector may use works now, eBPF
@@ -145,7 +164,7 @@ func setCacheState(s *Stamp, st uint64) {
 // read, just before it.
 func (c *Cache) Begin(t *Target, s *Stamp) {
 	s.Priv[privCacheState] = 0
-	if !t.Want.Has(abi.AttrCache) || t.Kind != KindBuffered || t.Opcode != abi.OpPread || t.Offset < 0 {
+	if !t.Want.Has(abi.AttrCache) || !cacheable(t) || t.Offset < 0 {
 		return
 	}
 	if t.Nbytes == 0 {
@@ -243,7 +262,7 @@ func cachestatErr() error {
 		var cs unix.Cachestat_t
 		err := unix.Cachestat(^uint(0)>>1, &r, &cs, 0)
 		if err == unix.ENOSYS {
-			cachestatE = &FeatureError{Feature: "cachestat", Reason: ErrUnavailable, Err: err}
+			cachestatE = &FeatureError{Feature: "cachestat", Reason: ErrNoSyscall, Err: err}
 		}
 	})
 	return cachestatE
@@ -322,8 +341,10 @@ func loadCache() (*cacheProbe, error) {
 }
 
 // claim publishes t's read to the programs for the calling thread (s.Tid,
-// or gettid if kioctx left it 0). The fields are written before the tid is
-// published and only this thread's programs read a slot with its tid.
+// or gettid if kioctx left it 0). The tid is published first (the CAS that
+// takes the slot) and the fields written after it: only this thread's
+// programs read a slot with its tid, and none of them runs before this
+// thread enters the kernel for the read.
 func (g *cacheProbe) claim(t *Target, s *Stamp) (int, bool) {
 	tid := uint32(s.Tid)
 	if tid == 0 {

@@ -171,9 +171,56 @@ func TestCacheSourcesAgree(t *testing.T) {
 	t.Logf("cold sequential 4 KiB reads: %d hits (readahead), %d misses", hits, misses)
 }
 
-// TestCacheUnavailable: CACHE is UNAVAILABLE for O_DIRECT IO, for PREADV
-// (its Nbytes counts iovecs) and for a file that is not in the page cache
-// (a pipe); the read itself is untouched.
+// TestCachePreadv: a PREADV is measured over its whole length, the sum of
+// its iovecs (kioctx's Target.Nbytes), by either source: cold, every page
+// misses; again, every page hits.
+func TestCachePreadv(t *testing.T) {
+	dir := tempDir(t)
+	const pages = 64
+	ps := os.Getpagesize()
+	p := makeFile(t, dir, (pages+64)*ps)
+	for _, src := range cacheSources(t) {
+		t.Run(src.String(), func(t *testing.T) {
+			if src == CacheBPF {
+				needCache(t)
+			}
+			e := NewEngine(NewCache(src))
+			f, err := os.Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			fd := int(f.Fd())
+			dropCache(t, fd)
+			iov := [][]byte{make([]byte, pages/2*ps), make([]byte, pages/2*ps)}
+			tg := Target{Kind: KindBuffered, Opcode: abi.OpPreadv, Fd: int32(fd), Nbytes: uint64(pages * ps), Want: 1 << abi.AttrCache}
+			if !e.Collectors()[0].Available(abi.AttrCache, &tg) {
+				t.Fatal("CACHE not available for a PREADV of known length")
+			}
+			for _, want := range [][2]uint32{{0, pages}, {pages, 0}} {
+				var s Stamp
+				runOnThread(func() {
+					s.Tid = int32(unix.Gettid())
+					e.Begin(&tg, &s)
+					n, err := unix.Preadv(fd, iov, 0)
+					e.End(&tg, &s)
+					if err != nil || n != pages*ps {
+						t.Errorf("preadv: %d %v", n, err)
+					}
+				})
+				out, _ := e.Encode(nil, reqsFor(abi.AttrCache), &tg, &s, 64)
+				if hit, miss := cacheValue(t, attrMap(t, out)); hit != want[0] || miss != want[1] {
+					t.Fatalf("preadv: hit %d miss %d, want %d %d", hit, miss, want[0], want[1])
+				}
+			}
+		})
+	}
+}
+
+// TestCacheUnavailable: CACHE is UNAVAILABLE for O_DIRECT IO, for a PREADV
+// whose length kioctx does not know (a raw iovec address: Nbytes 0), for
+// a write and for a file that is not in the page cache (a pipe); the read
+// itself is untouched.
 func TestCacheUnavailable(t *testing.T) {
 	e := NewEngine(Clock{}, NewCache(CacheAuto))
 	reqs := reqsFor(abi.AttrCache)

@@ -19,7 +19,8 @@ type FeatureStatus struct {
 	// Detail says how it works (for eBPF: "tp_btf" or "raw_tp").
 	Detail string
 	// Err is why it does not work: a *FeatureError that unwraps to
-	// ErrNoPrivilege, ErrMemlock, ErrNoBTF, ErrNoTracepoint or ErrBPF.
+	// ErrNoPrivilege, ErrMemlock, ErrNoBTF, ErrNoTracepoint, ErrNoSyscall
+	// or ErrBPF.
 	Err error
 }
 

@@ -361,5 +361,55 @@ func TestLatencyClocks(t *testing.T) {
 		if !ok || ev.Res != 4 || time.Duration(l) < 20*time.Millisecond || time.Duration(l) > elapsed {
 			t.Errorf("%s: res %d, LATENCY %v (ok %v), want between 20 ms and %v", v.name, ev.Res, time.Duration(l), ok, elapsed)
 		}
+		if want := v.ticks; onTSC(attrs.Wanted(v.reqs)) != want {
+			t.Errorf("%s: onTSC = %v, want %v (IssueSync decides with it too)", v.name, !want, want)
+		}
+		// IssueSync, on the same clock: a read answered 20 ms later.
+		fds, err = unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			unix.Write(fds[1], []byte("late"))
+		}()
+		before = time.Now()
+		rec, err := c.IssueSync(&Iocb{Opcode: abi.OpPread, Fd: int32(fds[0]), Buf: make([]byte, 8), Offset: -1, Attrs: v.reqs}, nil)
+		elapsed = time.Since(before)
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, m = attrMap(t, events(t, rec)[0])
+		l, ok = m[abi.AttrLatency].U64()
+		if !ok || time.Duration(l) < 20*time.Millisecond || time.Duration(l) > elapsed {
+			t.Errorf("%s, IssueSync: LATENCY %v (ok %v), want between 20 ms and %v", v.name, time.Duration(l), ok, elapsed)
+		}
+	}
+}
+
+// TIMESTAMPS keeps submit <= issue <= complete, with issue set, on the
+// paths that complete inside Submit: a NOOP, and a pipe read whose data
+// is already there (found by review, 2026-11-22: issue was 0 on both).
+func TestTimestampsInlineCompletions(t *testing.T) {
+	c := newCtx(t, 8, 0, 0)
+	ts := abi.AppendAttrReq(nil, abi.AttrTimestamps, nil)
+	p := newPipe(t)
+	if _, err := unix.Write(p[1], []byte("ready")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Submit([]Iocb{
+		{Opcode: abi.OpNoop, Data: 1, Attrs: ts},
+		{Opcode: abi.OpPread, Fd: int32(p[0]), Buf: make([]byte, 8), Offset: -1, Data: 2, Attrs: ts},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range waitEvents(t, c, 2) {
+		_, m := attrMap(t, ev)
+		sub, iss, comp, ok := m[abi.AttrTimestamps].Timestamps()
+		if !ok || sub == 0 || iss < sub || comp < iss {
+			t.Errorf("event %d: TIMESTAMPS submit %d issue %d complete %d (ok %v); want 0 < submit <= issue <= complete", ev.Data, sub, iss, comp, ok)
+		}
 	}
 }

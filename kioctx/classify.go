@@ -35,7 +35,10 @@ type fdCache struct {
 
 // registered returns fd's RegisterFile entry, if it has one.
 func (f *fdCache) registered(fd int32) (regEntry, bool) {
-	if int64(fd)+1 == f.regHit {
+	// regHit 0 is "none": fd -1 must not match it (found by review,
+	// 2026-11-22: fd -1 was taken for the last registered file, or an
+	// empty entry, instead of being refused with EBADF).
+	if f.regHit != 0 && int64(fd)+1 == f.regHit {
 		return f.regLast, true
 	}
 	e, ok := f.reg[fd]
@@ -48,6 +51,7 @@ func (f *fdCache) registered(fd int32) (regEntry, bool) {
 type dioEntry struct {
 	flags int
 	align DIOAlignment
+	mode  uint32 // S_IFMT bits; 0 if statx failed
 }
 
 // classifyLocked chooses the driver of an iocb and the kind of IO it is
@@ -81,10 +85,17 @@ func (c *Context) classifyLocked(fd int32, op uint16) (drv uint8, kind attrs.Kin
 		return drvPoll, attrs.KindPoll, align, nil
 	}
 	if flags&unix.O_DIRECT != 0 {
+		// O_DIRECT on a pipe is packet mode, not direct IO: natively,
+		// io_submit would run the pipe's read or write itself, blocking
+		// with c.mu held (or ending in -EINTR at the runtime's next
+		// preemption signal). Pipes go to the poll path below.
 		if isReg {
-			return drvNative, attrs.KindDirect, reg.align, nil
+			if !pollMode(reg.mode) {
+				return drvNative, attrs.KindDirect, reg.align, nil
+			}
+		} else if a, mode := f.dioAlign(fd, flags); !pollMode(mode) {
+			return drvNative, attrs.KindDirect, a, nil
 		}
-		return drvNative, attrs.KindDirect, f.dioAlign(fd, flags), nil
 	}
 	mode := reg.mode
 	if !isReg {
@@ -97,8 +108,7 @@ func (c *Context) classifyLocked(fd int32, op uint16) (drv uint8, kind attrs.Kin
 		}
 		mode = f.batchMode
 	}
-	switch mode {
-	case unix.S_IFSOCK, unix.S_IFIFO:
+	if pollMode(mode) {
 		return drvPoll, attrs.KindPoll, align, nil
 	}
 	// Buffered regular files and block devices: native AIO would do the
@@ -107,35 +117,53 @@ func (c *Context) classifyLocked(fd int32, op uint16) (drv uint8, kind attrs.Kin
 	return drvPool, attrs.KindBuffered, align, nil
 }
 
-// dioAlign returns fd's O_DIRECT alignment, cached while its flags stay
-// the same. Zero values mean "unknown": Submit then leaves the check to
-// the kernel.
-func (f *fdCache) dioAlign(fd int32, flags int) DIOAlignment {
-	if e, ok := f.dio[fd]; ok && e.flags == flags {
-		return e.align
+// pollMode reports whether files of mode (S_IFMT bits) have readiness to
+// wait for: sockets and pipes.
+func pollMode(mode uint32) bool {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFSOCK, unix.S_IFIFO:
+		return true
 	}
-	a, err := DIOAlign(int(fd))
+	return false
+}
+
+// dioAlign returns fd's O_DIRECT alignment and file type (S_IFMT bits),
+// cached while its flags stay the same. Zero values mean "unknown": Submit
+// then leaves the alignment check to the kernel.
+func (f *fdCache) dioAlign(fd int32, flags int) (DIOAlignment, uint32) {
+	if e, ok := f.dio[fd]; ok && e.flags == flags {
+		return e.align, e.mode
+	}
+	a, mode, err := statxDIO(int(fd))
 	if err != nil {
 		a = DIOAlignment{}
 	}
 	if f.dio == nil {
 		f.dio = make(map[int32]dioEntry)
 	}
-	f.dio[fd] = dioEntry{flags: flags, align: a}
-	return a
+	f.dio[fd] = dioEntry{flags: flags, align: a, mode: mode}
+	return a, mode
 }
 
 // DIOAlign returns fd's O_DIRECT alignment from statx(STATX_DIOALIGN).
 // It fails with EOPNOTSUPP when the file system does not report it.
 func DIOAlign(fd int) (DIOAlignment, error) {
+	a, _, err := statxDIO(fd)
+	return a, err
+}
+
+// statxDIO is DIOAlign, also returning the file type (S_IFMT bits, 0 if
+// statx failed), which the same call reports.
+func statxDIO(fd int) (DIOAlignment, uint32, error) {
 	var stx unix.Statx_t
-	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, unix.STATX_DIOALIGN, &stx); err != nil {
-		return DIOAlignment{}, errorf("statx", errnoOf(err), "fd %d: %v", fd, err)
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, unix.STATX_DIOALIGN|unix.STATX_TYPE, &stx); err != nil {
+		return DIOAlignment{}, 0, errorf("statx", errnoOf(err), "fd %d: %v", fd, err)
 	}
+	mode := uint32(stx.Mode) & unix.S_IFMT
 	if stx.Mask&unix.STATX_DIOALIGN == 0 || stx.Dio_mem_align == 0 {
-		return DIOAlignment{}, errorf("statx", unix.EOPNOTSUPP, "fd %d: the file system reports no O_DIRECT alignment (STATX_DIOALIGN)", fd)
+		return DIOAlignment{}, mode, errorf("statx", unix.EOPNOTSUPP, "fd %d: the file system reports no O_DIRECT alignment (STATX_DIOALIGN)", fd)
 	}
-	return DIOAlignment{Mem: stx.Dio_mem_align, Offset: stx.Dio_offset_align}, nil
+	return DIOAlignment{Mem: stx.Dio_mem_align, Offset: stx.Dio_offset_align}, mode, nil
 }
 
 // DIOAlignment is what statx(STATX_DIOALIGN) says O_DIRECT IO on a file

@@ -28,9 +28,10 @@ func (c *Context) completeLocked(idx int32, res, res2 int64, ended bool) {
 		}
 	}
 	if c.leg != nil {
-		// The legacy ring cannot be full here: max_inflight <= nr-1.
-		_ = c.leg.prod.Append(abi.IoEvent{Data: s.cb.Data, Obj: s.key(idx), Res: res, Res2: res2})
-		c.acct.produced++
+		// The legacy ring cannot be full here (max_inflight <= nr-1)
+		// unless a reaper wrote a bad head: then the ring dies and the
+		// event waits for GetEvents (legacy.produce).
+		c.leg.produce(abi.IoEvent{Data: s.cb.Data, Obj: s.key(idx), Res: res, Res2: res2}, &c.acct)
 		c.completed = true
 		c.releaseLocked(idx)
 		return
@@ -76,14 +77,20 @@ func stampOnce[T int64 | uint64](share bool, cache *T, clock func() T) T {
 func (c *Context) beginDrainLocked() { c.draining, c.doneNs, c.doneTicks = true, 0, 0 }
 func (c *Context) endDrainLocked()   { c.draining, c.doneNs, c.doneTicks = false, 0, 0 }
 
-// encodeEvent appends the EVENT record of slot s to dst.
+// encodeEvent appends the EVENT record of slot s to dst, at most
+// max_event_bytes long.
 func (c *Context) encodeEvent(dst []byte, s *slot, key uint64, res, res2 int64) []byte {
+	return c.encodeEventMax(dst, s, key, res, res2, c.maxEv)
+}
+
+// encodeEventMax is encodeEvent with the event's size limit given.
+func (c *Context) encodeEventMax(dst []byte, s *slot, key uint64, res, res2 int64, maxEv int) []byte {
 	start := len(dst)
 	dst = abi.BeginEvent(dst, s.cb.Data, key, res, res2)
 	var flags uint16
 	if len(s.reqs) > 0 {
 		var trunc bool
-		dst, trunc = c.eng.Encode(dst, s.reqs, &s.t, &s.s, c.maxEv-abi.EventHeaderBytes)
+		dst, trunc = c.eng.Encode(dst, s.reqs, &s.t, &s.s, maxEv-abi.EventHeaderBytes)
 		if trunc {
 			flags = abi.EventAttrsTruncated
 		}
@@ -119,8 +126,7 @@ func (c *Context) releaseLocked(idx int32) {
 // wakes GetEvents waiters.
 func (c *Context) commitLocked() {
 	if c.leg != nil {
-		if c.leg.prod.Commit() {
-			c.acct.published = c.acct.produced
+		if c.leg.commit(&c.acct) {
 			c.signalEventfd()
 		}
 		c.wakeCompletedLocked()

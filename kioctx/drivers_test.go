@@ -267,3 +267,78 @@ func TestPollOpcode(t *testing.T) {
 		t.Fatalf("poll res %#x", ev.Res)
 	}
 }
+
+// A packet-mode pipe (pipe2 with O_DIRECT) is a pipe, not direct IO: a
+// write to a full one waits on the poll path for room, and Submit returns
+// at once (found by review, 2026-11-22: it went to native AIO, where
+// io_submit ran the write itself, blocking with the context's lock held,
+// or ended it with -EINTR at the runtime's next preemption signal).
+func TestPacketPipe(t *testing.T) {
+	c := newCtx(t, 8, 0, 0)
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_DIRECT|unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	pkt := make([]byte, 4096)
+	filled := 0
+	for {
+		if _, err := unix.Write(p[1], pkt); err != nil {
+			break // EAGAIN: full
+		}
+		filled++
+	}
+	if err := unix.SetNonblock(p[1], false); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if n, err := c.Submit([]Iocb{{Opcode: abi.OpPwrite, Fd: int32(p[1]), Buf: []byte("one packet"), Offset: -1, Data: 9}}); n != 1 || err != nil {
+		t.Fatalf("Submit to a full packet pipe: %d %v", n, err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Submit to a full packet pipe took %v: it waited for room", d)
+	}
+	time.Sleep(30 * time.Millisecond) // past the runtime's preemption tick
+	if _, err := unix.Read(p[0], pkt); err != nil {
+		t.Fatal(err)
+	}
+	ev := waitEvents(t, c, 1)[0]
+	if ev.Data != 9 || ev.Res != int64(len("one packet")) {
+		t.Fatalf("event %d res %d, want 9 and %d (after %d packets filled the pipe)", ev.Data, ev.Res, len("one packet"), filled)
+	}
+}
+
+// fd -1 is not open: Submit and IssueSync refuse it with EBADF, whatever
+// file was registered last (found by review, 2026-11-22: -1 matched the
+// empty "last registered fd" cache, and an IssueSync POLL on it waited
+// forever, since poll(2) ignores negative fds).
+func TestNegativeFdRefused(t *testing.T) {
+	c := newCtx(t, 8, 0, 0)
+	buf := make([]byte, 8)
+	for _, cb := range []Iocb{
+		{Opcode: abi.OpPread, Fd: -1, Buf: buf},
+		{Opcode: abi.OpPoll, Fd: -1, PollEvents: unix.POLLIN},
+		{Opcode: abi.OpFsync, Fd: -1},
+	} {
+		if n, err := c.Submit([]Iocb{cb}); n != 0 || !errors.Is(err, unix.EBADF) {
+			t.Errorf("Submit op %d on fd -1: %d %v, want EBADF", cb.Opcode, n, err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.IssueSync(&cb, nil)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, unix.EBADF) {
+				t.Errorf("IssueSync op %d on fd -1: %v, want EBADF", cb.Opcode, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("IssueSync op %d on fd -1 did not return", cb.Opcode)
+		}
+	}
+	if n := c.Inflight(); n != 0 {
+		t.Fatalf("Inflight %d after refusals", n)
+	}
+}

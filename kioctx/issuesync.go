@@ -78,13 +78,21 @@ func (c *Context) IssueSync(cb *Iocb, dst []byte) ([]byte, error) {
 		// the IO by the thread id.
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		s.s.SubmitNs = attrs.Now()
+		// As on the other paths (stampSubmitLocked): an IO that asks
+		// for nothing compared with another clock is timed on the TSC.
+		if onTSC(s.t.Want) {
+			s.s.SubmitTicks = attrs.ReadTSC()
+		} else {
+			s.s.SubmitNs = attrs.Now()
+		}
 		if s.t.Want.Has(abi.AttrCPU) {
 			s.s.SubmitCPU = attrs.CPU()
 		}
 		s.s.Tid = int32(unix.Gettid())
 		c.eng.Begin(&s.t, &s.s)
-		s.s.IssueNs = attrs.Now()
+		if s.t.Want.Has(abi.AttrTimestamps) {
+			s.s.IssueNs = attrs.Now()
+		}
 	}
 	var res int64
 	switch {
@@ -106,12 +114,25 @@ func (c *Context) IssueSync(cb *Iocb, dst []byte) ([]byte, error) {
 	runtime.KeepAlive(cb)
 	if s.t.Want != 0 {
 		c.eng.End(&s.t, &s.s)
-		s.s.CompleteNs = attrs.Now()
+		if s.s.SubmitTicks != 0 {
+			s.s.CompleteTicks = attrs.ReadTSC()
+		} else {
+			s.s.CompleteNs = attrs.Now()
+		}
 		if s.t.Want.Has(abi.AttrCPU) {
 			s.s.CompleteCPU = attrs.CPU()
 		}
 	}
-	return c.encodeEvent(dst, s, 0, res, 0), nil
+	// The event goes to dst, not to a ring: a version 1 context's 40
+	// bytes are its ring's format, not a limit the caller chose, so the
+	// default applies (found by review, 2026-11-22: IssueSync on version
+	// 1, which Submit's refusal of attributes points to, truncated every
+	// attribute).
+	maxEv := c.maxEv
+	if c.leg != nil {
+		maxEv = abi.DefaultMaxEventBytes
+	}
+	return c.encodeEventMax(dst, s, 0, res, 0, maxEv), nil
 }
 
 // pollWait blocks in poll(2) until fd has one of events, and returns the

@@ -1,6 +1,7 @@
 package kioctx
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -27,6 +28,57 @@ type legacy struct {
 	lastHead uint32
 	gev      *ring.LegacyReaper
 	evs      [64]abi.IoEvent
+	// batch holds the events appended since the last commit, so that
+	// they can be delivered if the ring dies before they are published.
+	batch []abi.IoEvent
+	// dead is set when the ring cannot be used any more: a reaper left
+	// head beyond nr, or where the ring looks full (max_inflight <= nr-1
+	// rules that out otherwise). From then on events wait in held, and
+	// GetEvents serves them; the version 1 format has no F_DEAD to tell
+	// other reapers, and what was published and not reaped is lost, as
+	// in a dead version 2 ring (docs/abi.md, section 10, note 15).
+	dead bool
+	held fifo[abi.IoEvent]
+}
+
+// produce appends ev to the ring, or to held once the ring is dead (and
+// kills it if Append refuses ev: only a bad head can make it).
+func (l *legacy) produce(ev abi.IoEvent, a *reapAcct) {
+	a.produced++
+	if !l.dead {
+		if l.prod.Append(ev) == nil {
+			l.batch = append(l.batch, ev)
+			return
+		}
+		l.kill(a)
+	}
+	l.held.push(ev)
+}
+
+// kill stops using the ring: the events appended but not published move
+// to held, ahead of later ones, and what was published counts as reaped
+// (nobody can take it reliably from a ring whose head is bad).
+func (l *legacy) kill(a *reapAcct) {
+	if l.dead {
+		return
+	}
+	l.dead = true
+	l.prod.Rollback()
+	for _, ev := range l.batch {
+		l.held.push(ev)
+	}
+	l.batch = l.batch[:0]
+	a.creditAll()
+}
+
+// commit publishes the batch and reports whether tail moved.
+func (l *legacy) commit(a *reapAcct) bool {
+	if !l.prod.Commit() {
+		return false
+	}
+	a.published += uint64(len(l.batch))
+	l.batch = l.batch[:0]
+	return true
 }
 
 // legacyNr is the number of events of a version 1 ring of ringBytes.
@@ -55,6 +107,9 @@ func newLegacy(shared bool, nr uint32) (*legacy, error) {
 // slots. A head out of range, or one that moved further than there were
 // events, is not believed.
 func (l *legacy) noteHead(a *reapAcct) {
+	if l.dead {
+		return
+	}
 	h := l.head.Load()
 	if h >= l.nr {
 		return
@@ -67,24 +122,51 @@ func (l *legacy) noteHead(a *reapAcct) {
 	l.lastHead = h
 }
 
-// collect reaps up to len(dst)/40 events into dst as 40-byte EVENT records.
-func (l *legacy) collect(dst []byte) (n, cnt int, err error) {
-	for {
+// collect reaps up to len(dst)/40 events into dst as 40-byte EVENT
+// records: from the ring while it lives, then from held. A ring its
+// reaper finds corrupt dies (kill); that call returns the error with what
+// it took, and later calls serve held.
+func (l *legacy) collect(dst []byte, a *reapAcct) (n, cnt int, err error) {
+	if !l.dead {
+		// The reaper believes head and tail: a head a reaper left just
+		// past tail makes the ring look full of events nobody produced.
+		// Check head against what is known to be unreaped first.
+		l.noteHead(a)
+		h, t := l.head.Load(), l.prod.Published()
+		if h >= l.nr || uint64((t+l.nr-h)%l.nr) > a.published-a.reaped {
+			l.kill(a)
+			return 0, 0, &ring.CorruptError{Field: "head", Pos: t, Value: uint64(h),
+				Msg: fmt.Sprintf("legacy head %d leaves more events before tail %d than were published and not reaped (%d)", h, t, a.published-a.reaped)}
+		}
+	}
+	for !l.dead {
 		max := min((len(dst)-n)/abi.EventHeaderBytes, len(l.evs))
 		if max == 0 {
 			return n, cnt, nil
 		}
-		k, err := l.gev.Reap(l.evs[:max])
+		k, rerr := l.gev.Reap(l.evs[:max])
 		for i := 0; i < k; i++ {
 			e := &l.evs[i]
 			out := abi.EndEvent(abi.BeginEvent(dst[n:n], e.Data, e.Obj, e.Res, e.Res2), 0, 0)
 			n += len(out)
 		}
 		cnt += k
-		if err != nil || k < max {
-			return n, cnt, err
+		if rerr != nil {
+			l.kill(a)
+			return n, cnt, rerr
+		}
+		if k < max {
+			return n, cnt, nil
 		}
 	}
+	for l.held.len() > 0 && len(dst)-n >= abi.EventHeaderBytes {
+		e := l.held.pop()
+		out := abi.EndEvent(abi.BeginEvent(dst[n:n], e.Data, e.Obj, e.Res, e.Res2), 0, 0)
+		n += len(out)
+		cnt++
+		a.popped++
+	}
+	return n, cnt, nil
 }
 
 // reap is Reap for a version 1 context.

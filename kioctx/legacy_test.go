@@ -5,11 +5,13 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/aio2/aio2/abi"
+	"github.com/aio2/aio2/ring"
 )
 
 // libaioStyleReap reaps a struct aio_ring the way libaio-era code does,
@@ -105,5 +107,100 @@ func TestLegacyContext(t *testing.T) {
 	// Attributes cannot be carried: refused, not dropped.
 	if _, err := c.Submit([]Iocb{{Opcode: abi.OpNoop, Attrs: abi.AppendAttrReq(nil, abi.AttrLatency, nil)}}); !errors.Is(err, unix.EOPNOTSUPP) {
 		t.Fatalf("attrs on v1: %v", err)
+	}
+}
+
+// Submit refuses attributes on a version 1 context and points to
+// IssueSync, whose event goes to the caller's buffer, not to the legacy
+// ring: its attributes are not cut to the ring's 40-byte events (found by
+// review, 2026-11-22: every one was truncated away).
+func TestLegacyIssueSyncAttributes(t *testing.T) {
+	p := abi.Params{Size: abi.ParamsSize, Version: 1, Eventfd: -1, RingBytes: 4096}
+	c, err := Setup(&p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Destroy()
+	lat := abi.AppendAttrReq(nil, abi.AttrLatency, nil)
+	if _, err := c.Submit([]Iocb{{Opcode: abi.OpNoop, Attrs: lat}}); !errors.Is(err, unix.EOPNOTSUPP) {
+		t.Fatalf("Submit with attributes on version 1: %v, want EOPNOTSUPP", err)
+	}
+	rec, err := c.IssueSync(&Iocb{Opcode: abi.OpNoop, Data: 5, Attrs: lat}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := events(t, rec)[0]
+	_, m := attrMap(t, ev)
+	if ev.Flags&abi.EventAttrsTruncated != 0 || m[abi.AttrLatency].Status != abi.AttrOK {
+		t.Fatalf("IssueSync on version 1: flags %#x, attributes %v; want LATENCY OK, not truncated", ev.Flags, m)
+	}
+}
+
+// A reaper that writes a bad head into a version 1 ring (beyond nr, or
+// just past tail, where the ring looks full) makes the ring unusable, but
+// every event is still delivered exactly once, through GetEvents, and no
+// event is made up (found by review, 2026-11-22: the events were dropped
+// and Inflight never came back to 0, or GetEvents handed out a ring's
+// worth of zeroed events nobody produced).
+func TestLegacyBadHeadLosesNothing(t *testing.T) {
+	for _, bad := range []struct {
+		name string
+		head func(tail, nr uint32) uint32
+	}{
+		{"beyond nr", func(_, nr uint32) uint32 { return nr + 1000 }},
+		{"just past tail", func(tail, nr uint32) uint32 { return (tail + 1) % nr }},
+	} {
+		t.Run(bad.name, func(t *testing.T) {
+			p := abi.Params{Size: abi.ParamsSize, Version: 1, Eventfd: -1, RingBytes: 4096, MaxInflight: 8}
+			c, err := Setup(&p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Destroy()
+			if _, err := c.Submit(noops(0, 2)); err != nil {
+				t.Fatal(err)
+			}
+			waitEvents(t, c, 2)
+			head := c.leg.head
+			old := head.Load()
+			head.Store(bad.head(c.leg.prod.Published(), c.leg.nr))
+			out := make([]byte, 128*abi.EventHeaderBytes)
+			n, err := c.GetEvents(0, out, 0)
+			if !errors.Is(err, ring.ErrCorrupt) || n != 0 {
+				t.Fatalf("GetEvents with a bad head and nothing produced: %d bytes, %v; want none and ErrCorrupt", n, err)
+			}
+			if n, err := c.Submit(noops(100, 3)); n != 3 || err != nil {
+				t.Fatalf("Submit after the bad head: %d %v", n, err)
+			}
+			head.Store(old) // the reaper puts it back: too late, the ring is dead
+			got := map[uint64]int{}
+			for len(got) < 3 {
+				n, err := c.GetEvents(1, out, time.Second)
+				if err != nil {
+					t.Fatalf("GetEvents after %v: %v", got, err)
+				}
+				for _, ev := range events(t, out[:n]) {
+					if ev.Data < 100 || ev.Data > 102 {
+						t.Fatalf("event with data %d: not one that was submitted", ev.Data)
+					}
+					got[ev.Data]++
+				}
+			}
+			for d, k := range got {
+				if k != 1 {
+					t.Fatalf("event %d delivered %d times", d, k)
+				}
+			}
+			if n := c.Inflight(); n != 0 {
+				t.Fatalf("Inflight %d after every event was delivered", n)
+			}
+			// The whole of max_inflight is usable again.
+			if n, err := c.Submit(noops(200, 8)); n != 8 || err != nil {
+				t.Fatalf("Submit of max_inflight after the ring died: %d %v", n, err)
+			}
+			if evs := waitEvents(t, c, 8); len(evs) != 8 {
+				t.Fatalf("%d events, want 8", len(evs))
+			}
+		})
 	}
 }

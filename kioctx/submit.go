@@ -96,16 +96,23 @@ func (c *Context) beginSubmit() error {
 // wants neither LATENCY nor anything beyond those ids; CLOCK_MONOTONIC
 // otherwise.
 func (c *Context) stampSubmitLocked(s *slot) {
-	if w := s.t.Want; w&^attrs.TickIDs == 0 {
-		if !w.Has(abi.AttrLatency) {
-			return
-		}
-		if attrs.ReadyTSC() != nil {
-			s.s.SubmitTicks = stampOnce(true, &c.subTicks, attrs.ReadTSC)
-			return
-		}
+	w := s.t.Want
+	switch {
+	case w&^attrs.TickIDs == 0 && !w.Has(abi.AttrLatency):
+		// CPU and TAG alone: nothing is timed.
+	case onTSC(w):
+		s.s.SubmitTicks = stampOnce(true, &c.subTicks, attrs.ReadTSC)
+	default:
+		s.s.SubmitNs = stampOnce(true, &c.subNs, attrs.Now)
 	}
-	s.s.SubmitNs = stampOnce(true, &c.subNs, attrs.Now)
+}
+
+// onTSC reports whether an IO that wants w is timed on the TSC: it asks
+// for LATENCY and for nothing that is compared with another clock (only
+// attrs.TickIDs), and the process's calibration is done. Every path that
+// stamps an IO (submit, issue-sync) decides with it.
+func onTSC(w attrs.Mask) bool {
+	return w&^attrs.TickIDs == 0 && w.Has(abi.AttrLatency) && attrs.ReadyTSC() != nil
 }
 
 // endSubmit ends a submit call: one io_submit for the native batch,
@@ -284,6 +291,9 @@ func (c *Context) submitLocked(r *req) (uint64, error) {
 	switch drv {
 	case drvNoop:
 		s.state = stRunning
+		if s.t.Want.Has(abi.AttrTimestamps) {
+			s.s.IssueNs = s.s.SubmitNs // a NOOP is issued as it is submitted
+		}
 		c.completeLocked(idx, 0, 0, false)
 	case drvPool:
 		s.state = stQueued
@@ -304,7 +314,11 @@ func (c *Context) submitLocked(r *req) (uint64, error) {
 			c.armPollLocked(idx, uint32(s.cb.Arg))
 			break
 		}
-		// Try first: data may be there already.
+		// Try first: data may be there already. The try is the issue;
+		// if it must wait, the POLL armed below is (native.go).
+		if s.t.Want.Has(abi.AttrTimestamps) {
+			s.s.IssueNs = attrs.Now()
+		}
 		if res := tryNowait(s); res != -int64(unix.EAGAIN) {
 			s.state = stRunning
 			c.completeLocked(idx, res, 0, false)

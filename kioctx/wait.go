@@ -216,7 +216,7 @@ func (c *Context) lastLook(n, got, min int, buf []byte, stop error) (int, error)
 // reap, because a claimed record cannot be given back.
 func (c *Context) collectLocked(dst []byte) (n, cnt int, err error) {
 	if c.leg != nil {
-		n, cnt, err = c.leg.collect(dst)
+		n, cnt, err = c.leg.collect(dst, &c.acct)
 		c.noteHeadLocked()
 		return n, cnt, err
 	}

@@ -164,6 +164,15 @@ func (p *LegacyProducer) Append(ev abi.IoEvent) error {
 	return nil
 }
 
+// Published returns the tail as last committed: the producer's own copy,
+// which nobody else can write.
+func (p *LegacyProducer) Published() uint32 { return p.pub }
+
+// Rollback forgets the events appended since the last Commit: the next
+// Commit publishes none of them. A producer that found the ring unusable
+// mid-batch delivers them another way.
+func (p *LegacyProducer) Rollback() { p.tail = p.pub }
+
 // Commit publishes the appended events with one store of tail and reports
 // whether tail moved.
 func (p *LegacyProducer) Commit() bool {
