@@ -219,7 +219,8 @@ var symsCache struct {
 // readKallsyms is kallsyms, replaced in tests.
 var readKallsyms = kallsyms
 
-// kernelBTF reports whether the kernel's BTF loads (cilium/ebpf caches it).
+// kernelBTF reports whether the kernel's BTF loads. cilium/ebpf reads it
+// again on every call; classify calls it only on a failed load.
 func kernelBTF() bool {
 	_, err := btf.LoadKernelSpec()
 	return err == nil
