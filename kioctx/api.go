@@ -29,7 +29,9 @@ type Iocb struct {
 	// RWFlags are RWF_* flags for reads and writes.
 	RWFlags uint32
 	// Offset is the file offset (at least 0); it is ignored on sockets,
-	// pipes and FIFOs, which have none.
+	// pipes and FIFOs, which have none, and on other files that have no
+	// position (ttys, eventfds), where the IO is done as read(2) and
+	// write(2) would.
 	Offset int64
 	// Buf is the buffer of PREAD and PWRITE. It is pinned while in flight.
 	Buf []byte

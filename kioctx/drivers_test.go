@@ -342,3 +342,32 @@ func TestNegativeFdRefused(t *testing.T) {
 		t.Fatalf("Inflight %d after refusals", n)
 	}
 }
+
+// A file with no position (an eventfd here; ttys and timerfds too) goes to
+// the pool, whose preadv2 and pwritev2 refuse an offset on it (ESPIPE):
+// the offset means nothing there, so the IO is done at the file's own
+// position, as read(2) and write(2) would (found by review, 2026-11-22:
+// every such read and write failed with ESPIPE).
+func TestUnseekableFileInPool(t *testing.T) {
+	c := newCtx(t, 8, 0, 0)
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(efd)
+	w := make([]byte, 8)
+	binary.LittleEndian.PutUint64(w, 42)
+	if _, err := c.Submit([]Iocb{{Opcode: abi.OpPwrite, Fd: int32(efd), Buf: w, Data: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := waitEvents(t, c, 1)[0]; ev.Res != 8 {
+		t.Fatalf("write to an eventfd: res %d, want 8", ev.Res)
+	}
+	r := make([]byte, 8)
+	if _, err := c.Submit([]Iocb{{Opcode: abi.OpPread, Fd: int32(efd), Buf: r, Data: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := waitEvents(t, c, 1)[0]; ev.Res != 8 || binary.LittleEndian.Uint64(r) != 42 {
+		t.Fatalf("read of an eventfd: res %d, value %d; want 8 and 42", ev.Res, binary.LittleEndian.Uint64(r))
+	}
+}

@@ -122,10 +122,21 @@ func (p *pool) stop() {
 func runSync(s *slot) int64 {
 	cb := &s.cb
 	switch cb.Opcode {
-	case abi.OpPread, abi.OpPreadv:
-		return rwv(unix.SYS_PREADV2, cb.Fd, s.iovAddr(), s.rwCnt, cb.Offset, cb.RWFlags)
-	case abi.OpPwrite, abi.OpPwritev:
-		return rwv(unix.SYS_PWRITEV2, cb.Fd, s.iovAddr(), s.rwCnt, cb.Offset, cb.RWFlags)
+	case abi.OpPread, abi.OpPreadv, abi.OpPwrite, abi.OpPwritev:
+		nr := uintptr(unix.SYS_PREADV2)
+		if cb.Opcode == abi.OpPwrite || cb.Opcode == abi.OpPwritev {
+			nr = unix.SYS_PWRITEV2
+		}
+		res := rwv(nr, cb.Fd, s.iovAddr(), s.rwCnt, cb.Offset, cb.RWFlags)
+		if res == -int64(unix.ESPIPE) {
+			// The file has no position (a tty, an eventfd, a timerfd):
+			// the offset means nothing, as on the pipes and sockets the
+			// poll path serves, so read or write as read(2) and
+			// write(2) do (offset -1). Found by review, 2026-11-22:
+			// such IO always failed with ESPIPE.
+			res = rwv(nr, cb.Fd, s.iovAddr(), s.rwCnt, -1, cb.RWFlags)
+		}
+		return res
 	case abi.OpFsync:
 		return result(unix.Syscall(unix.SYS_FSYNC, uintptr(cb.Fd), 0, 0))
 	case abi.OpFdsync:
