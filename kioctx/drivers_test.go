@@ -371,3 +371,18 @@ func TestUnseekableFileInPool(t *testing.T) {
 		t.Fatalf("read of an eventfd: res %d, value %d; want 8 and 42", ev.Res, binary.LittleEndian.Uint64(r))
 	}
 }
+
+// A POLL event mask wider than struct pollfd's 16 bits is refused with
+// EINVAL by Submit and IssueSync alike, as the kernel's aio poll refuses
+// it (found by review, 2026-11-22: IssueSync cut it to 16 bits).
+func TestPollEventsWiderThan16Bits(t *testing.T) {
+	c := newCtx(t, 8, 0, 0)
+	p := newPipe(t)
+	cb := Iocb{Opcode: abi.OpPoll, Fd: int32(p[0]), PollEvents: 1<<20 | unix.POLLIN}
+	if n, err := c.Submit([]Iocb{cb}); n != 0 || !errors.Is(err, unix.EINVAL) {
+		t.Errorf("Submit: %d %v, want EINVAL", n, err)
+	}
+	if _, err := c.IssueSync(&cb, nil); !errors.Is(err, unix.EINVAL) {
+		t.Errorf("IssueSync: %v, want EINVAL", err)
+	}
+}

@@ -36,6 +36,9 @@ func (c *Context) IssueSync(cb *Iocb, dst []byte) ([]byte, error) {
 	if err := c.checkTyped(&r); err != nil {
 		return dst, err
 	}
+	if err := checkPollEvents(r.cb.Opcode, r.cb.Arg); err != nil {
+		return dst, err
+	}
 	if r.cb.Opcode == abi.OpSyscall && !SyscallAllowed(r.cb.Arg) {
 		return dst, ErrNotPermitted
 	}

@@ -233,6 +233,9 @@ func (c *Context) submitLocked(r *req) (uint64, error) {
 	if op == abi.OpSyscall && !SyscallAllowed(r.cb.Arg) {
 		return 0, ErrNotPermitted
 	}
+	if err := checkPollEvents(op, r.cb.Arg); err != nil {
+		return 0, err
+	}
 	drv, kind, align, err := c.classifyLocked(r.cb.Fd, op)
 	if err != nil {
 		return 0, err
@@ -327,6 +330,16 @@ func (c *Context) submitLocked(r *req) (uint64, error) {
 		c.armPollLocked(idx, pollEvents(op))
 	}
 	return key, nil
+}
+
+// checkPollEvents refuses a POLL whose event mask does not fit in the 16
+// bits of struct pollfd's events: the kernel's aio poll refuses it too
+// (fs/aio.c, aio_poll), and IssueSync's poll(2) would cut it.
+func checkPollEvents(op uint16, events uint64) error {
+	if op == abi.OpPoll && events > 0xffff {
+		return errorf("submit", unix.EINVAL, "POLL events %#x do not fit in 16 bits", events)
+	}
+	return nil
 }
 
 // setIocb copies src to dst field by field (see submitLocked).
