@@ -204,3 +204,17 @@ func TestLegacyBadHeadLosesNothing(t *testing.T) {
 		})
 	}
 }
+
+// ring_bytes is granted for version 1 as for version 2: a larger ask gets
+// the largest legacy ring (ring.MaxLegacyNr events) rather than EINVAL.
+func TestLegacyLargeRingGranted(t *testing.T) {
+	p := abi.Params{Size: abi.ParamsSize, Version: 1, Eventfd: -1, RingBytes: 1 << 30}
+	c, err := Setup(&p)
+	if err != nil {
+		t.Fatalf("Setup of a version 1 context asking for 1 GiB: %v", err)
+	}
+	defer c.Destroy()
+	if want := uint32(ring.MaxLegacyNr * abi.IoEventBytes); p.RingBytes != want {
+		t.Fatalf("granted ring_bytes %d, want %d", p.RingBytes, want)
+	}
+}

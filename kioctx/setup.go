@@ -62,6 +62,9 @@ func Setup(p *abi.Params, opts ...Option) (*Context, error) {
 		// ring_bytes is the io_event array; getevents hands events out as
 		// bare 40-byte EVENT records, so that is max_event_bytes.
 		g.MaxEventBytes = abi.EventHeaderBytes
+		// Granted, like every size: at most ring.MaxLegacyNr events (64
+		// MiB), rather than EINVAL for a larger ask.
+		g.RingBytes = min(g.RingBytes, ring.MaxLegacyNr*abi.IoEventBytes)
 		g.MaxInflight = min(g.MaxInflight, legacyNr(g.RingBytes)-1)
 	}
 	c := &Context{
