@@ -18,6 +18,10 @@ type ringModel struct {
 	ring             []modelEntry
 	ovf              [][]byte
 	overflowed       uint64
+	// overflowFlag is F_OVERFLOW: set when a record goes to the list,
+	// cleared when the list is empty and what was flushed from it is
+	// published (clearAtCommit: at the next commit).
+	overflowFlag, clearAtCommit bool
 	nextSeq, reapSeq uint64
 }
 
@@ -53,6 +57,13 @@ func (m *ringModel) flush() {
 		m.place(m.ovf[0])
 		m.ovf = m.ovf[1:]
 	}
+	if len(m.ovf) == 0 {
+		if m.tail == m.pub {
+			m.overflowFlag = false
+		} else {
+			m.clearAtCommit = true
+		}
+	}
 }
 
 func (m *ringModel) append(rec []byte) {
@@ -62,6 +73,7 @@ func (m *ringModel) append(rec []byte) {
 	if len(m.ovf) > 0 || !m.fits(rec) {
 		m.ovf = append(m.ovf, rec)
 		m.overflowed++
+		m.overflowFlag, m.clearAtCommit = true, false
 		return
 	}
 	m.place(rec)
@@ -72,6 +84,10 @@ func (m *ringModel) commit() {
 		m.ring[i].published = true
 	}
 	m.pub = m.tail
+	if m.clearAtCommit && len(m.ovf) == 0 {
+		m.overflowFlag = false
+	}
+	m.clearAtCommit = false
 }
 
 func (m *ringModel) reap(max int) [][]byte {
@@ -178,7 +194,10 @@ func TestRingAgainstModel(t *testing.T) {
 				if h != m.head || tl != m.pub {
 					t.Fatalf("head %#x tail %#x, model %#x %#x", h, tl, m.head, m.pub)
 				}
-				if (r.Flags()&abi.FOverflow != 0) != (len(m.ovf) > 0) || p.OverflowLen() != len(m.ovf) {
+				// F_OVERFLOW stays set until what was flushed from the
+				// list is published (spec section 5: publish, then clear).
+				if (r.Flags()&abi.FOverflow != 0) != m.overflowFlag || p.OverflowLen() != len(m.ovf) ||
+					(len(m.ovf) > 0 && !m.overflowFlag) {
 					t.Fatalf("flags %#x, overflow list %d, model %d", r.Flags(), p.OverflowLen(), len(m.ovf))
 				}
 				if r.Flags()&abi.FDead != 0 {

@@ -34,7 +34,12 @@ type Producer struct {
 	// published.
 	pend []pendRec
 	ovf  overflowList
-	dead bool
+	// flushed: Flush emptied the overflow list since the last Commit,
+	// which clears F_OVERFLOW after its tail store, so that a reaper
+	// never sees the flag clear before the flushed records are in the
+	// ring (spec section 5's order).
+	flushed bool
+	dead    bool
 	err  error // sticky: why the ring died, nil for SetDead
 
 	atomicStores bool // write the data area with atomic stores
@@ -232,6 +237,7 @@ func (p *Producer) die(err error) error {
 // toOverflow copies rec onto the overflow list.
 func (p *Producer) toOverflow(rec []byte) {
 	p.ovf.push(rec)
+	p.flushed = false
 	p.r.flags.Or(abi.FOverflow)
 	p.r.overflowed.Add(1)
 }
@@ -247,12 +253,20 @@ func (p *Producer) Commit() (signal bool) {
 	p.r.tail.Store(p.tail)
 	p.pub = p.tail
 	p.pend = p.pend[:0]
+	if p.flushed {
+		p.flushed = false
+		if p.ovf.n == 0 {
+			p.r.flags.And(^uint32(abi.FOverflow))
+		}
+	}
 	return p.r.userFlags.Load()&abi.UFNoEventfd == 0
 }
 
 // Flush moves records from the overflow list into the ring, oldest first,
-// while they fit, and clears F_OVERFLOW when the list is empty. The caller
-// then Commits. On a dead ring it does nothing and returns the sticky
+// while they fit. The caller then Commits, which clears F_OVERFLOW after
+// publishing them if the list is empty: until then a reaper that finds
+// the ring empty must still find the flag set (spec section 5: publish,
+// then clear). On a dead ring it does nothing and returns the sticky
 // error (nil after SetDead).
 func (p *Producer) Flush() error {
 	if p.dead {
@@ -268,7 +282,12 @@ func (p *Producer) Flush() error {
 		}
 		p.ovf.pop()
 	}
-	p.r.flags.And(^uint32(abi.FOverflow))
+	if p.tail == p.pub {
+		// Nothing to publish (the list was empty): clear it now.
+		p.r.flags.And(^uint32(abi.FOverflow))
+	} else {
+		p.flushed = true
+	}
 	return nil
 }
 

@@ -492,3 +492,36 @@ func TestSteadyStateAllocatesNothing(t *testing.T) {
 		t.Fatalf("%v allocations per overflow cycle", allocs)
 	}
 }
+
+// F_OVERFLOW clears only once the records flushed from the list are
+// published: a reaper that finds the ring empty and the flag clear must be
+// able to conclude that nothing is pending (spec section 5 publishes, then
+// clears; found by review, 2026-11-22: Flush cleared it before Commit).
+func TestOverflowFlagClearsAfterPublish(t *testing.T) {
+	r := mustHeap(t, 4096, 1024)
+	p := NewProducer(r)
+	rp, _ := NewReaper(r)
+	rec := appendTestEvent(nil, 0, 1024)
+	for i := 0; i < 5; i++ {
+		if err := p.Append(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Commit()
+	if p.OverflowLen() != 1 || r.Flags()&abi.FOverflow == 0 {
+		t.Fatalf("overflow list %d, flags %#x: want one record on the list, F_OVERFLOW", p.OverflowLen(), r.Flags())
+	}
+	if _, n, err := rp.Reap(nil, 1); n != 1 || err != nil {
+		t.Fatalf("Reap: %d %v", n, err)
+	}
+	if err := p.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if p.OverflowLen() != 0 || r.Flags()&abi.FOverflow == 0 {
+		t.Fatalf("after Flush: list %d, flags %#x; want the list empty and F_OVERFLOW still set (nothing published yet)", p.OverflowLen(), r.Flags())
+	}
+	p.Commit()
+	if r.Flags()&abi.FOverflow != 0 {
+		t.Fatalf("after Commit: flags %#x, want F_OVERFLOW clear", r.Flags())
+	}
+}
