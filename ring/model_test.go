@@ -13,16 +13,16 @@ import (
 // is on the overflow list, and the counters, with none of the
 // implementation's caching.
 type ringModel struct {
-	R, maxEv         uint32
-	head, tail, pub  uint32
-	ring             []modelEntry
-	ovf              [][]byte
-	overflowed       uint64
+	R, maxEv        uint32
+	head, tail, pub uint32
+	ring            []modelEntry
+	ovf             [][]byte
+	overflowed      uint64
 	// overflowFlag is F_OVERFLOW: set when a record goes to the list,
 	// cleared when the list is empty and what was flushed from it is
 	// published (clearAtCommit: at the next commit).
 	overflowFlag, clearAtCommit bool
-	nextSeq, reapSeq uint64
+	nextSeq, reapSeq            uint64
 }
 
 type modelEntry struct {

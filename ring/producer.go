@@ -40,7 +40,7 @@ type Producer struct {
 	// ring (spec section 5's order).
 	flushed bool
 	dead    bool
-	err  error // sticky: why the ring died, nil for SetDead
+	err     error // sticky: why the ring died, nil for SetDead
 
 	atomicStores bool // write the data area with atomic stores
 }
