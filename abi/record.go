@@ -57,7 +57,10 @@ func ReadRecordHeader(b []byte) RecordHeader {
 // unreaped. It returns the name of the first field at fault, or "" if the
 // record may be copied. A reaper that gets a fault retries from the top
 // (the read may be torn) and reports corruption if the same head fails
-// again.
+// again. Beyond the spec's list it checks that an EVENT is at least 40
+// bytes and that a PAD ends at the end of the data area: a producer writes
+// a PAD only there (section 5), so one elsewhere is corruption
+// (docs/abi.md, section 10).
 func CheckRecord(h RecordHeader, pos, avail, ringBytes, maxEventBytes uint32) string {
 	switch {
 	case h.Len%8 != 0 || h.Len < RecordHeaderBytes:
@@ -67,6 +70,9 @@ func CheckRecord(h RecordHeader, pos, avail, ringBytes, maxEventBytes uint32) st
 	case uint64(pos)+uint64(h.Len) > uint64(ringBytes):
 		return "len"
 	case h.Type == RecPad:
+		if uint64(pos)+uint64(h.Len) != uint64(ringBytes) {
+			return "len"
+		}
 		return ""
 	case h.Type != RecEvent:
 		return "type"

@@ -115,6 +115,8 @@ func TestCheckRecord(t *testing.T) {
 		{"event max", abi.RecordHeader{Len: maxEv, Type: abi.RecEvent}, 0, 4096, ""},
 		{"pad ok", abi.RecordHeader{Len: 8, Type: abi.RecPad}, ring - 8, 100, ""},
 		{"pad larger than max_event", abi.RecordHeader{Len: 2048, Type: abi.RecPad}, 2048, 2048, ""},
+		{"pad short of the end", abi.RecordHeader{Len: 8, Type: abi.RecPad}, ring - 16, 100, "len"},
+		{"pad in the middle", abi.RecordHeader{Len: 160, Type: abi.RecPad}, 1024, 2048, "len"},
 		{"len zero", abi.RecordHeader{Len: 0, Type: abi.RecEvent}, 0, 100, "len"},
 		{"len zero pad", abi.RecordHeader{Len: 0, Type: abi.RecPad}, 0, 100, "len"},
 		{"len unaligned", abi.RecordHeader{Len: 44, Type: abi.RecEvent}, 0, 100, "len"},

@@ -146,6 +146,8 @@ func recordFault(rlen uint32, typ uint16, pos, avail, ringBytes, maxEv uint32) s
 	switch {
 	case l%8 != 0 || l < 8 || l > uint64(avail) || uint64(pos)+l > uint64(ringBytes):
 		return "len"
+	case typ == 0 && uint64(pos)+l != uint64(ringBytes):
+		return "len" // a PAD fills the data area to its end, nothing else
 	case typ == 0:
 		return ""
 	case typ != 1:

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,12 +56,43 @@ type reapSummary struct {
 	Malformed string                      `json:"malformed,omitempty"`
 	Overflow  uint64                      `json:"overflowed"`
 	Seconds   float64                     `json:"seconds"`
+	// OverflowPending: F_OVERFLOW was still set at the end, so the
+	// producer's overflow list held events no ring reaper can take (only
+	// the producer's getevents delivers them).
+	OverflowPending bool `json:"overflow_pending"`
 	// EventfdWakes counts the sleeps on --eventfd that ended with the
 	// counter set: present, 0 included, with --eventfd; absent without.
 	EventfdWakes *int64 `json:"eventfd_wakes,omitempty"`
 }
 
+// errRingShrank is what a fault on the ring's mapping becomes.
+var errRingShrank = errors.New("the ring's file shrank under its mapping (truncated by its owner?): reading it faulted")
+
+// guardFault runs f with a fault on a mapping turned into errRingShrank
+// rather than a crash: only a memfd can be sealed against shrinking, and
+// reap takes any file that holds a ring region, whose owner may truncate
+// it while it is mapped (a read past the new end is SIGBUS). Found by
+// review, 2026-11-22. debug.SetPanicOnFault is per goroutine: every
+// goroutine that reads the ring runs under it.
+func guardFault(f func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(interface{ Addr() uintptr }); ok {
+				err = errRingShrank
+				return
+			}
+			panic(r)
+		}
+	}()
+	return f()
+}
+
 func cmdReap(args []string, stdout, stderr io.Writer) error {
+	return guardFault(func() error { return reap(args, stdout) })
+}
+
+func reap(args []string, stdout io.Writer) error {
 	fs := newFlagSet("reap", "reap [--threads=N] [--events] [--count=N] [--timeout=D] [--eventfd=/proc/PID/fd/N] PATH")
 	threads := fs.Int("threads", 1, "reapers, each a goroutine claiming records with a compare-and-swap on head")
 	events := fs.Bool("events", false, "print every event, one line each")
@@ -113,6 +145,7 @@ func cmdReap(args []string, stdout, stderr io.Writer) error {
 	var (
 		stop      atomic.Bool
 		remaining atomic.Int64
+		done      atomic.Int64
 		stoppedBy atomic.Value
 		wakes     atomic.Int64
 	)
@@ -124,19 +157,27 @@ func cmdReap(args []string, stdout, stderr io.Writer) error {
 	}
 	totals := make([]reapTotals, *threads)
 	errs := make([]error, *threads)
-	var wg sync.WaitGroup
-	for i := range *threads {
-		rp, err := ring.NewReaper(reg)
-		if err != nil {
+	// Every reaper is made before any goroutine starts: NewReaper checks
+	// the live header again, and a failure after some had started
+	// returned with them still running, and the deferred Close unmapped
+	// the ring under them (found by review, 2026-11-22: SIGSEGV).
+	rps := make([]*ring.Reaper, *threads)
+	for i := range rps {
+		if rps[i], err = ring.NewReaper(reg); err != nil {
 			return notRing(path, err)
 		}
+	}
+	var wg sync.WaitGroup
+	for i, rp := range rps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = reapLoop(rp, reg, &totals[i], reapCtl{
-				stop: &stop, remaining: &remaining, counted: *count > 0, deadline: deadline,
-				stoppedBy: &stoppedBy, events: *events, out: out, outMu: &outMu,
-				efd: efd, wakes: &wakes,
+			errs[i] = guardFault(func() error {
+				return reapLoop(rp, reg, &totals[i], reapCtl{
+					stop: &stop, remaining: &remaining, done: &done, count: *count, counted: *count > 0, deadline: deadline,
+					stoppedBy: &stoppedBy, events: *events, out: out, outMu: &outMu,
+					efd: efd, wakes: &wakes,
+				})
 			})
 			if errs[i] != nil {
 				stop.Store(true)
@@ -145,6 +186,9 @@ func cmdReap(args []string, stdout, stderr io.Writer) error {
 	}
 	wg.Wait()
 	out.Flush()
+	if err := errors.Join(errs...); errors.Is(err, errRingShrank) {
+		return errRingShrank // the header cannot be read for a summary either
+	}
 	var t reapTotals
 	for i := range totals {
 		t.merge(&totals[i])
@@ -156,6 +200,7 @@ func cmdReap(args []string, stdout, stderr io.Writer) error {
 		w := wakes.Load()
 		sum.EventfdWakes = &w
 	}
+	sum.OverflowPending = reg.Flags()&abi.FOverflow != 0
 	if v, ok := stoppedBy.Load().(string); ok {
 		sum.StoppedBy = v
 	}
@@ -188,6 +233,9 @@ func cmdReap(args []string, stdout, stderr io.Writer) error {
 		if efd >= 0 {
 			fmt.Fprintf(stdout, "  woken by the eventfd %d times\n", *sum.EventfdWakes)
 		}
+		if sum.OverflowPending {
+			fmt.Fprintf(stdout, "  F_OVERFLOW is set: the producer's overflow list holds events that only its getevents delivers\n")
+		}
 		for _, name := range sortedKeys(sum.Attrs) {
 			st := sum.Attrs[name]
 			fmt.Fprintf(stdout, "  %-10s ok=%d unsupported=%d unavailable=%d error=%d\n", name, st["ok"], st["unsupported"], st["unavailable"], st["error"])
@@ -219,14 +267,16 @@ func openRingError(path string, err error) error {
 
 type reapCtl struct {
 	stop      *atomic.Bool
-	remaining *atomic.Int64
+	remaining *atomic.Int64 // of --count, not yet reserved by a reaper
+	done      *atomic.Int64 // events delivered, for --count
+	count     int64
 	counted   bool
 	deadline  time.Time
 	stoppedBy *atomic.Value
 	events    bool
 	out       *bufio.Writer
 	outMu     *sync.Mutex
-	efd       int // the producer's eventfd (non-blocking); -1: poll
+	efd       int // the producer's eventfd (read with RWF_NOWAIT); -1: poll
 	wakes     *atomic.Int64
 }
 
@@ -239,9 +289,11 @@ type reapCtl struct {
 // loads tail, all sequentially consistent, so either the producer sees
 // the flag clear and signals, or this look finds the record. Reapers
 // share the eventfd: a signal wakes each one's poll, the first read takes
-// the counter (the others get EAGAIN from the non-blocking fd), and all go
-// back to the ring. EINTR ends the wait early, which costs only a look at
-// the ring.
+// the counter (the others get EAGAIN: the read is RWF_NOWAIT, since the
+// producer's eventfd may be blocking, as a caller-supplied one can be, and
+// a plain read would then wait for the next signal, past --timeout), and
+// all go back to the ring. EINTR ends the wait early, which costs only a
+// look at the ring.
 func (c *reapCtl) sleep(reg *ring.Region) {
 	reg.SetUserFlags(0, abi.UFNoEventfd)
 	defer reg.SetUserFlags(abi.UFNoEventfd, 0)
@@ -257,7 +309,7 @@ func (c *reapCtl) sleep(reg *ring.Region) {
 		return
 	}
 	var b [8]byte
-	if _, err := unix.Read(c.efd, b[:]); err == nil {
+	if _, err := unix.Preadv2(c.efd, [][]byte{b[:]}, -1, unix.RWF_NOWAIT); err == nil {
 		c.wakes.Add(1)
 	}
 }
@@ -265,7 +317,8 @@ func (c *reapCtl) sleep(reg *ring.Region) {
 // peerEventfd takes a copy of another process's eventfd, named by its
 // /proc/PID/fd/N path, with pidfd_getfd(2): an eventfd cannot be reopened
 // through /proc (open fails with ENXIO). The copy shares the producer's
-// open file, which kioctx made non-blocking.
+// open file, and so its flags: it is not made non-blocking here (that
+// would change the producer's fd too); sleep reads with RWF_NOWAIT.
 func peerEventfd(path string) (int, error) {
 	var pid, n int
 	if k, err := fmt.Sscanf(path, "/proc/%d/fd/%d", &pid, &n); err != nil || k != 2 || path != fmt.Sprintf("/proc/%d/fd/%d", pid, n) {
@@ -296,6 +349,24 @@ func peerEventfd(path string) (int, error) {
 }
 
 // take reserves up to want events of --count for this thread.
+// validateEvents checks every EVENT record in recs (as Snapshot copies
+// them, PADs left out) and returns, for the first malformed one, how many
+// valid events come before it and its offset.
+func validateEvents(recs []byte, ev *abi.Event) (good, off int, err error) {
+	for off < len(recs) {
+		next, err := abi.NextEvent(recs, off, ev)
+		if err == nil {
+			err = abi.ValidateEvent(ev, off)
+		}
+		if err != nil {
+			return good, off, err
+		}
+		good++
+		off = next
+	}
+	return good, off, nil
+}
+
 func (c *reapCtl) take(want int) int {
 	if !c.counted {
 		return want
@@ -320,9 +391,14 @@ func (c *reapCtl) take(want int) int {
 // it polls every few tens of microseconds for about 10 ms, then every
 // millisecond.
 func reapLoop(rp *ring.Reaper, reg *ring.Region, t *reapTotals, c reapCtl) error {
-	buf := make([]byte, 0, 64*int(reg.MaxEventBytes()))
+	// The batch buffer grows to what Snapshot copies, which is at most
+	// the records of 64 events: it is not sized from the header's
+	// max_event_bytes up front, which a hostile header can make 256 MiB
+	// (times 64, times --threads: found by review, 2026-11-22, OOM).
+	var buf []byte
 	var ev abi.Event
 	idle := 0
+	upTo := 0 // events before a malformed one, to take alone next
 	for !c.stop.Load() {
 		if !c.deadline.IsZero() && time.Now().After(c.deadline) {
 			c.stoppedBy.CompareAndSwap(nil, "timeout")
@@ -330,7 +406,20 @@ func reapLoop(rp *ring.Reaper, reg *ring.Region, t *reapTotals, c reapCtl) error
 			break
 		}
 		want := c.take(64)
+		if upTo > 0 && want > upTo {
+			c.remaining.Add(int64(want - upTo))
+			want = upTo
+		}
+		upTo = 0
 		if want == 0 {
+			if c.done.Load() < c.count {
+				// The rest of the count is reserved by other reapers,
+				// not yet delivered: they deliver it or hand it back
+				// (found by review, 2026-11-22: stopping here ended
+				// the run short of --count).
+				runtime.Gosched()
+				continue
+			}
 			c.stoppedBy.CompareAndSwap(nil, "count")
 			c.stop.Store(true)
 			break
@@ -366,18 +455,34 @@ func reapLoop(rp *ring.Reaper, reg *ring.Region, t *reapTotals, c reapCtl) error
 			}
 			continue
 		}
+		// Validate the copy before claiming it, so that a malformed
+		// event is reported with the ring left as it was: claimed first,
+		// the valid events after it in the batch were lost (found by
+		// review, 2026-11-22). A copy that fails while head has moved is
+		// torn (another reaper claimed the bytes and the producer reused
+		// them): try again.
+		if good, off, err := validateEvents(recs, &ev); err != nil {
+			c.remaining.Add(int64(want))
+			switch {
+			case reg.Head() != h:
+			case good > 0:
+				// Take the valid events before it first, alone.
+				upTo = good
+			default:
+				return fmt.Errorf("malformed event at head %#x + %d bytes of events (not claimed): %w", h, off, err)
+			}
+			continue
+		}
 		if !rp.Claim(h, consumed) {
 			c.remaining.Add(int64(want))
 			continue // another reaper took them: the copy does not count
 		}
 		idle = 0
 		c.remaining.Add(int64(want - n))
+		c.done.Add(int64(n))
 		var got uint32
 		for off := 0; off < len(recs); {
 			next, err := abi.NextEvent(recs, off, &ev)
-			if err == nil {
-				err = abi.ValidateEvent(&ev, off)
-			}
 			if err != nil {
 				return fmt.Errorf("malformed event in the batch claimed at head %#x: %w", h, err)
 			}

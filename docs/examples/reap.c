@@ -111,7 +111,8 @@ int main(int argc, char **argv)
 		uint16_t type = __atomic_load_n((const uint16_t *)(data + pos + 4), __ATOMIC_RELAXED);
 		bool ok = len % 8 == 0 && len >= AIO2_RECORD_HEADER_BYTES && len <= avail &&
 			  (uint64_t)pos + len <= rb &&
-			  (type == AIO2_REC_PAD || (type == AIO2_REC_EVENT && len >= AIO2_EVENT_HEADER_BYTES && len <= maxev));
+			  ((type == AIO2_REC_PAD && (uint64_t)pos + len == rb) ||
+			   (type == AIO2_REC_EVENT && len >= AIO2_EVENT_HEADER_BYTES && len <= maxev));
 		if (!ok) {
 			/* Torn read, or corruption: the same head failing twice is
 			 * corruption. */
