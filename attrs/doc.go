@@ -10,9 +10,11 @@
 // ring (ring), or wire formats (abi, which this package uses to encode).
 //
 // Every requested id comes back exactly once, in request order, with a
-// status: OK with a value, UNSUPPORTED (no collector serves it), or
+// status: OK with a value, UNSUPPORTED (no collector serves it),
 // UNAVAILABLE (served, but not for this IO: no privilege, O_DIRECT asked
-// about the page cache). Hot-path calls do not allocate.
+// about the page cache), or ERROR (the collector failed, or the request
+// was unusable, such as a TAG over 256 bytes). Hot-path calls do not
+// allocate.
 //
 // Collectors: Clock; Cache (CACHE for buffered reads, from eBPF programs on
 // mm_filemap_add_to_page_cache and mm_filemap_get_pages, or cachestat(2));

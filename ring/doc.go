@@ -22,5 +22,7 @@
 // Record headers are always loaded atomically; the rest of a record is
 // copied with atomic loads and stores when the race detector is on (so it
 // reports only real races) and with copy otherwise (race.go, norace.go).
-// unsafe is confined to unsafe.go; system calls to mmap_linux.go.
+// unsafe is confined to unsafe.go; system calls to mmap_linux.go, but for
+// closing a region's own fd (region.go) and passing unix.Munmap as a
+// legacy region's unmap (legacy.go).
 package ring
