@@ -84,6 +84,12 @@ func Open(path string) (*Region, error) {
 	switch {
 	case err == unix.EINVAL:
 		// Not a file that can be sealed: nothing to check.
+	case err == nil && seals&unix.F_SEAL_SEAL != 0 && seals&unix.F_SEAL_SHRINK == 0:
+		// Cannot be sealed any more: a plain file on tmpfs (which
+		// reports F_SEAL_SEAL), or a memfd its maker closed to seals.
+		// Like any plain file: accepted, its owner must not truncate it
+		// (found by review, 2026-11-22: /dev/shm files were refused as
+		// unsealed memfds, while ext4 files were taken).
 	case err != nil:
 		return fail(&os.PathError{Op: "fcntl F_GET_SEALS", Path: path, Err: err})
 	case seals&unix.F_SEAL_SHRINK == 0:

@@ -222,6 +222,21 @@ func TestOpenRefuses(t *testing.T) {
 		t.Fatalf("Open(regular file ring) = %v", err)
 	}
 	r.Close()
+	// So is one on tmpfs, which reports F_SEAL_SEAL and cannot be sealed
+	// against shrinking any more than an ext4 file can (found by review,
+	// 2026-11-22: it was refused as an unsealed memfd).
+	shm, err := os.CreateTemp("/dev/shm", "aio2-ring-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(shm.Name())
+	shm.Write(hdr)
+	shm.Close()
+	r, err = Open(shm.Name())
+	if err != nil {
+		t.Fatalf("Open(tmpfs file ring) = %v", err)
+	}
+	r.Close()
 	// A directory, a missing file.
 	if _, err := Open(dir); err == nil {
 		t.Error("Open(dir) accepted")
