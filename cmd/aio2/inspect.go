@@ -6,35 +6,80 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/aio2/aio2/abi"
 )
 
-// readRegion reads a snapshot of the file at path (at most a version 2
-// region's largest size). Errors a user can fix are usage errors.
-func readRegion(path string) ([]byte, error) {
+// openRegion opens the file at path for reading and returns its size.
+// Errors a user can fix are usage errors.
+func openRegion(path string) (*os.File, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, usagef("%s: no such file (give the ring's path, such as the /proc/PID/fd/N that \"aio2 io --reaper=external\" prints)", path)
+			return nil, 0, usagef("%s: no such file (give the ring's path, such as the /proc/PID/fd/N that \"aio2 io --reaper=external\" prints)", path)
 		}
-		return nil, usagef("%s: %v", path, unwrapPath(err))
+		return nil, 0, usagef("%s: %v", path, unwrapPath(err))
 	}
-	defer f.Close()
 	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, usagef("%s is not a regular file or memfd, so it cannot hold a ring", path)
+	}
+	return f, st.Size(), nil
+}
+
+// readTo extends b, the file's first len(b) bytes, to its first n bytes
+// (n at most the file's size). It reads only what b lacks: the header
+// that sized the read is the one decoded, not a second, later copy.
+func readTo(f *os.File, path string, b []byte, n int64) ([]byte, error) {
+	if n <= int64(len(b)) {
+		return b, nil
+	}
+	k := len(b)
+	// One allocation of n: the data area may be 1 GiB.
+	b = slices.Grow(b, int(n)-k)[:n]
+	if _, err := f.ReadAt(b[k:], int64(k)); err != nil {
+		// n is within the size Stat gave: the file shrank since, or the
+		// read failed.
+		return nil, fmt.Errorf("read %s: %d bytes from offset %d: %w", path, n-int64(k), k, err)
+	}
+	return b, nil
+}
+
+// readRegion reads a snapshot of the ring region in the file at path: the
+// header, then only the area the header describes (a version 2 header's
+// ring_bytes, a legacy header's nr io_events), as far as the file holds
+// it. The file may be far larger than its ring (a sparse file, a memfd
+// sized for another ring); reading all of it, up to 1 GiB, cost that much
+// memory for bytes nobody looks at. A file shorter than its ring is left
+// short here, for the header checks to refuse.
+func readRegion(path string) ([]byte, error) {
+	f, size, err := openRegion(path)
 	if err != nil {
 		return nil, err
 	}
-	if !st.Mode().IsRegular() {
-		return nil, usagef("%s is not a regular file or memfd, so it cannot hold a ring", path)
+	defer f.Close()
+	b, err := readTo(f, path, nil, min(size, abi.HeaderBytes))
+	if err != nil {
+		return nil, err
 	}
-	n := min(st.Size(), int64(abi.RegionBytes(abi.MaxRingBytes)))
-	b := make([]byte, n)
-	if _, err := io.ReadFull(f, b); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+	le := binary.LittleEndian
+	want := uint64(len(b))
+	switch {
+	case len(b) >= abi.AioRingHeaderBytes && le.Uint32(b[abi.OffAioRingMagic:]) == abi.AIO_RING_MAGIC:
+		want = abi.AioRingHeaderBytes + uint64(le.Uint32(b[abi.OffAioRingNr:]))*abi.IoEventBytes
+	case len(b) >= abi.RingHeaderSize && le.Uint32(b[abi.OffMagic:]) == abi.RingMagic:
+		want = uint64(abi.RegionBytes(min(le.Uint32(b[abi.OffRingBytes:]), abi.MaxRingBytes)))
 	}
-	return b, nil
+	// Never more than the largest region: a header claims what it likes.
+	want = min(want, uint64(size), uint64(abi.RegionBytes(abi.MaxRingBytes)))
+	return readTo(f, path, b, int64(want))
 }
 
 // notRing explains why b is not a ring region, as a usage error.
@@ -78,44 +123,73 @@ func cmdInspect(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(w, "  tail               0x%08x (position %#x)\n", h.Tail, h.Tail&h.RingMask)
 	avail := h.Tail - h.Head
 	fmt.Fprintf(w, "  unreaped           %d bytes\n", avail)
-	if avail > h.RingBytes {
-		return fmt.Errorf("tail - head = %d is more than ring_bytes %d: head or tail is corrupt", avail, h.RingBytes)
+	fmt.Fprintf(w, "records between head and tail:\n")
+	// The checks a reaper makes before it reads a record (spec section
+	// 4): records start at multiples of 8, and a head that is not one
+	// would be decoded from the middle of a record (or, 4 bytes from the
+	// data area's end, past it). tail - head is a whole number of records
+	// and never more than the data area.
+	var fault string
+	switch {
+	case h.Head%8 != 0:
+		fault = fmt.Sprintf("head (%#x is not a multiple of 8)", h.Head)
+	case avail > h.RingBytes:
+		fault = fmt.Sprintf("tail (tail - head = %d is more than ring_bytes %d)", avail, h.RingBytes)
+	case avail%8 != 0:
+		fault = fmt.Sprintf("tail (tail - head = %d is not a multiple of 8)", avail)
+	}
+	if fault != "" {
+		fmt.Fprintf(w, "  0x%08x  MALFORMED: bad %s\n", h.Head, fault)
+		return fmt.Errorf("malformed ring at head %#x: bad %s", h.Head, fault)
 	}
 	data := b[h.HeaderBytes : h.HeaderBytes+h.RingBytes]
-	fmt.Fprintf(w, "records between head and tail:\n")
 	var ev abi.Event
 	nrec := 0
+	// skipped says how many records --limit left unprinted so far: at
+	// the end, and before a MALFORMED line, which is printed whatever
+	// --limit is.
+	skipped := func() {
+		if *limit > 0 && nrec > *limit {
+			fmt.Fprintf(w, "  ... %d more records (--limit=0 prints all)\n", nrec-*limit)
+		}
+	}
+	// Every record is checked, also those --limit does not print: the
+	// status says whether the ring is well formed, whatever is printed.
 	for consumed := uint32(0); consumed < avail; {
 		at := h.Head + consumed
+		// A multiple of 8 below ring_bytes (head and every len are), so
+		// the record header is inside the data area.
 		pos := at & h.RingMask
 		rh := abi.ReadRecordHeader(data[pos:])
 		if f := abi.CheckRecord(rh, pos, avail-consumed, h.RingBytes, h.MaxEventBytes); f != "" {
+			skipped()
 			fmt.Fprintf(w, "  0x%08x  MALFORMED: bad %s (len=%d type=%d flags=%#x)\n", at, f, rh.Len, rh.Type, rh.Flags)
 			return fmt.Errorf("malformed record at %#x: bad %s", at, f)
 		}
+		show := *limit <= 0 || nrec < *limit
+		if rh.Type != abi.RecPad {
+			rec := data[pos : pos+rh.Len]
+			err := abi.DecodeEvent(rec, int(pos), &ev)
+			if err == nil {
+				err = abi.ValidateEvent(&ev, int(pos))
+			}
+			if err != nil {
+				skipped()
+				fmt.Fprintf(w, "  0x%08x  MALFORMED EVENT len=%d: %v\n", at, rh.Len, err)
+				return fmt.Errorf("malformed record at %#x: %w", at, err)
+			}
+		}
 		consumed += rh.Len
 		nrec++
-		if *limit > 0 && nrec > *limit {
-			continue
-		}
-		if rh.Type == abi.RecPad {
+		switch {
+		case !show:
+		case rh.Type == abi.RecPad:
 			fmt.Fprintf(w, "  0x%08x  PAD   len=%d\n", at, rh.Len)
-			continue
+		default:
+			fmt.Fprintf(w, "  0x%08x  %s\n", at, eventLine(&ev, rh.Len))
 		}
-		rec := data[pos : pos+rh.Len]
-		err := abi.DecodeEvent(rec, int(pos), &ev)
-		if err == nil {
-			err = abi.ValidateEvent(&ev, int(pos))
-		}
-		if err != nil {
-			fmt.Fprintf(w, "  0x%08x  MALFORMED EVENT len=%d: %v\n", at, rh.Len, err)
-			return fmt.Errorf("malformed record at %#x: %w", at, err)
-		}
-		fmt.Fprintf(w, "  0x%08x  %s\n", at, eventLine(&ev, rh.Len))
 	}
-	if *limit > 0 && nrec > *limit {
-		fmt.Fprintf(w, "  ... %d more records (--limit=0 prints all)\n", nrec-*limit)
-	}
+	skipped()
 	fmt.Fprintf(w, "%d records\n", nrec)
 	return nil
 }

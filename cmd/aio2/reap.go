@@ -479,7 +479,9 @@ func reapLoop(rp *ring.Reaper, reg *ring.Region, t *reapTotals, c reapCtl) error
 		}
 		idle = 0
 		c.remaining.Add(int64(want - n))
-		c.done.Add(int64(n))
+		if c.counted {
+			c.done.Add(int64(n))
+		}
 		var got uint32
 		for off := 0; off < len(recs); {
 			next, err := abi.NextEvent(recs, off, &ev)
