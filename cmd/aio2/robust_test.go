@@ -17,7 +17,7 @@ import (
 
 // validRegion returns the bytes of a version 2 ring holding a mix of
 // events (with attributes) and a PAD, dead, as a producer leaves it.
-func validRegion(t *testing.T) []byte {
+func validRegion(t testing.TB) []byte {
 	t.Helper()
 	reg, err := ring.NewHeap(4096, 512)
 	if err != nil {
