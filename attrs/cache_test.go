@@ -20,6 +20,20 @@ func cacheSources(t *testing.T) []CacheSource {
 	return []CacheSource{CacheBPF, CacheCachestat}
 }
 
+// openCold opens the file at p for the test and drops its pages from the
+// page cache.
+func openCold(t *testing.T, p string) (*os.File, int) {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	fd := int(f.Fd())
+	dropCache(t, fd)
+	return f, fd
+}
+
 func cacheValue(t *testing.T, m map[uint16]abi.Attr) (hit, miss uint32) {
 	t.Helper()
 	a := m[abi.AttrCache]
@@ -44,13 +58,7 @@ func TestCacheGroundTruth(t *testing.T) {
 				needCache(t)
 			}
 			e := NewEngine(Clock{}, NewCache(src))
-			f, err := os.Open(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			fd := int(f.Fd())
-			dropCache(t, fd)
+			f, fd := openCold(t, p)
 			buf := make([]byte, pages*ps)
 			reqs := reqsFor(abi.AttrCache, abi.AttrLatency)
 
@@ -185,13 +193,7 @@ func TestCachePreadv(t *testing.T) {
 				needCache(t)
 			}
 			e := NewEngine(NewCache(src))
-			f, err := os.Open(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			fd := int(f.Fd())
-			dropCache(t, fd)
+			_, fd := openCold(t, p)
 			iov := [][]byte{make([]byte, pages/2*ps), make([]byte, pages/2*ps)}
 			tg := Target{Kind: KindBuffered, Opcode: abi.OpPreadv, Fd: int32(fd), Nbytes: uint64(pages * ps), Want: 1 << abi.AttrCache}
 			if !e.Collectors()[0].Available(abi.AttrCache, &tg) {

@@ -59,31 +59,14 @@ func writeRingFile(t *testing.T, b []byte) string {
 // with attributes. It returns the number of EVENT records.
 func producedRing(t *testing.T) ([]byte, int) {
 	t.Helper()
-	reg, err := ring.NewHeap(4096, 512)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg.SetStart(0xFFFFF000 + 3008)
-	p := ring.NewProducer(reg)
-	n := 0
-	for ; ; n++ {
+	return produceRegion(t, 4096, 0xFFFFF000+3008, -1, true, func(n int) []byte {
 		rec := abi.BeginEvent(nil, uint64(n), uint64(n), 4096, 0)
 		if n%7 == 0 {
 			rec = abi.AppendAttrU64(rec, abi.AttrLatency, 1000)
 			rec = abi.AppendAttrStatus(rec, abi.AttrCPU, abi.AttrUnavailable)
 		}
-		rec = abi.EndEvent(rec, 0, 0)
-		ok, err := p.TryAppend(rec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !ok {
-			break
-		}
-	}
-	p.Commit()
-	p.SetDead()
-	return append([]byte(nil), reg.Bytes()...), n
+		return abi.EndEvent(rec, 0, 0)
+	})
 }
 
 // countLines counts the lines of out that contain sub.

@@ -10,41 +10,25 @@ import (
 	"time"
 
 	"github.com/aio2/aio2/abi"
-	"github.com/aio2/aio2/ring"
 )
 
-// ringFile writes a dead version 2 ring of 4096 bytes to a file: n events
+// ringFile writes a version 2 ring of 64 KiB to a file: n events
 // with a LATENCY attribute, the one at index bad (if >= 0) with an
-// attribute status no spec defines. It returns the path.
+// attribute status no spec defines, F_DEAD set if dead. It returns the
+// path.
 func ringFile(t *testing.T, n, bad int, dead bool) string {
 	t.Helper()
-	reg, err := ring.NewHeap(1<<16, 512)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := ring.NewProducer(reg)
-	for i := 0; i < n; i++ {
+	b, _ := produceRegion(t, 1<<16, 0, n, dead, func(i int) []byte {
 		rec := abi.BeginEvent(nil, uint64(i), 0, 4096, 0)
-		st := uint16(abi.AttrOK)
 		if i == bad {
-			st = 7
-		}
-		if st == abi.AttrOK {
-			rec = abi.AppendAttrU64(rec, abi.AttrLatency, 1000)
+			rec = abi.AppendAttr(rec, abi.AttrLatency, 7, nil) // a status no spec defines
 		} else {
-			rec = abi.AppendAttr(rec, abi.AttrLatency, st, nil)
+			rec = abi.AppendAttrU64(rec, abi.AttrLatency, 1000)
 		}
-		rec = abi.EndEvent(rec, 0, 0)
-		if err := p.Append(rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p.Commit()
-	if dead {
-		p.SetDead()
-	}
+		return abi.EndEvent(rec, 0, 0)
+	})
 	path := filepath.Join(t.TempDir(), "ring.bin")
-	if err := os.WriteFile(path, reg.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path

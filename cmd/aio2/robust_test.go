@@ -15,17 +15,43 @@ import (
 	"github.com/aio2/aio2/ring"
 )
 
+// produceRegion runs a ring.Producer over a heap ring of ringBytes whose
+// counters start at start: it appends the events mk makes, n of them, or
+// while they fit if n < 0, commits, sets F_DEAD if dead, and returns the
+// region's bytes and the number of events. n < 0 fills the ring.
+func produceRegion(t testing.TB, ringBytes, start uint32, n int, dead bool, mk func(i int) []byte) ([]byte, int) {
+	t.Helper()
+	reg, err := ring.NewHeap(ringBytes, 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.SetStart(start)
+	p := ring.NewProducer(reg)
+	i := 0
+	for ; n < 0 || i < n; i++ {
+		ok, err := p.TryAppend(mk(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			if n >= 0 {
+				t.Fatalf("event %d of %d does not fit a ring of %d bytes", i, n, ringBytes)
+			}
+			break
+		}
+	}
+	p.Commit()
+	if dead {
+		p.SetDead()
+	}
+	return append([]byte(nil), reg.Bytes()...), i
+}
+
 // validRegion returns the bytes of a version 2 ring holding a mix of
 // events (with attributes) and a PAD, dead, as a producer leaves it.
 func validRegion(t testing.TB) []byte {
 	t.Helper()
-	reg, err := ring.NewHeap(4096, 512)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg.SetStart(0xFFFFF000 + 3000&^7)
-	p := ring.NewProducer(reg)
-	for i := 0; ; i++ {
+	b, _ := produceRegion(t, 4096, 0xFFFFF000+3000&^7, -1, true, func(i int) []byte {
 		rec := abi.BeginEvent(nil, uint64(i), uint64(i), int64(i*512), 0)
 		rec = abi.AppendAttrU64(rec, abi.AttrLatency, 1000)
 		if i%2 == 0 {
@@ -34,18 +60,9 @@ func validRegion(t testing.TB) []byte {
 		if i%3 == 0 {
 			rec = abi.AppendAttr(rec, abi.AttrTag, abi.AttrOK, []byte("tagged"))
 		}
-		rec = abi.EndEvent(rec, 0, 0)
-		ok, err := p.TryAppend(rec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !ok {
-			break
-		}
-	}
-	p.Commit()
-	p.SetDead()
-	return append([]byte(nil), reg.Bytes()...)
+		return abi.EndEvent(rec, 0, 0)
+	})
+	return b
 }
 
 // TestHostileRegionsDoNotPanic mutates a valid ring region at random
