@@ -284,6 +284,10 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first Ctrl-C stops the run cleanly; after it the signals get
+	// their default action again, so that a second one ends a run whose
+	// drain is stuck (found by review, 2026-11-22: it was ignored).
+	defer context.AfterFunc(ctx, stop)()
 	// Calibrating the TSC takes 20 ms; laying out the file counts toward
 	// that time.
 	cal := startClock(o.clocksource)
@@ -338,11 +342,18 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 	prog := newProgress(o, jobs, stdout)
 	var wg sync.WaitGroup
 	errs := make([]error, len(jobs))
+	// A job that fails stops the others: the run is over (found by
+	// review, 2026-11-22: with --numjobs=4 --runtime=600 the other three
+	// ran on for the whole runtime, and then no report was printed).
+	jctx, cancelJobs := context.WithCancel(ctx)
+	defer cancelJobs()
 	for i, j := range jobs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = j.run(ctx)
+			if errs[i] = j.run(jctx); errs[i] != nil {
+				cancelJobs()
+			}
 		}()
 	}
 	wg.Wait()

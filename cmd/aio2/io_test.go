@@ -18,14 +18,17 @@ import (
 
 // fioOut is the part of the JSON output the tests read, with fio's keys.
 type fioOut struct {
-	FioVersion string `json:"fio version"`
-	Jobs       []struct {
-		Jobname string  `json:"jobname"`
-		UsrCPU  float64 `json:"usr_cpu"`
-		SysCPU  float64 `json:"sys_cpu"`
-		Read    fioSide `json:"read"`
-		Write   fioSide `json:"write"`
-		Aio2    struct {
+	FioVersion    string            `json:"fio version"`
+	GlobalOptions map[string]string `json:"global options"`
+	Jobs          []struct {
+		Jobname    string            `json:"jobname"`
+		JobOptions map[string]string `json:"job options"`
+		Error      int64             `json:"error"`
+		UsrCPU     float64           `json:"usr_cpu"`
+		SysCPU     float64           `json:"sys_cpu"`
+		Read       fioSide           `json:"read"`
+		Write      fioSide           `json:"write"`
+		Aio2       struct {
 			Ring        ringInfo `json:"ring"`
 			Interrupted bool     `json:"interrupted"`
 			Errors      int64    `json:"io_errors"`
@@ -98,7 +101,19 @@ func TestIOJSONWithEveryAttribute(t *testing.T) {
 	if j.UsrCPU+j.SysCPU <= 0 {
 		t.Fatalf("usr_cpu %v sys_cpu %v", j.UsrCPU, j.SysCPU)
 	}
+	// The command line's options are the job's, as fio lists a
+	// command-line job's (found by review, 2026-11-22: they were under
+	// "global options", and "job options" held the name alone).
+	if jo := j.JobOptions; jo["iodepth"] != "16" || jo["attrs"] == "" || len(o.GlobalOptions) != 0 {
+		t.Fatalf("job options %v, global options %v; want the flags under the job", jo, o.GlobalOptions)
+	}
+	if j.Error != 0 {
+		t.Fatalf("error %d with no failed IO", j.Error)
+	}
 	checkOrdered(t, "clat_ns", j.Read.ClatNs)
+	if j.Read.ClatNs.Max > j.Read.LatNs.Max || j.Read.ClatNs.Min > j.Read.ClatNs.Max {
+		t.Fatalf("clat max %d above lat max %d, or min %d above max", j.Read.ClatNs.Max, j.Read.LatNs.Max, j.Read.ClatNs.Min)
+	}
 	if j.Read.LatNs.N != 3000 || j.Read.SlatNs.N != 3000 || j.Read.LatNs.Min < 0 {
 		t.Fatalf("lat_ns %+v slat_ns %+v", j.Read.LatNs, j.Read.SlatNs)
 	}

@@ -21,14 +21,14 @@ type fioDoc struct {
 	Timestamp     int64             `json:"timestamp"`
 	TimestampMs   int64             `json:"timestamp_ms"`
 	Time          string            `json:"time"`
-	GlobalOptions map[string]string `json:"global options"`
+	GlobalOptions map[string]string `json:"global options,omitempty"`
 	Jobs          []fioJob          `json:"jobs"`
 }
 
 type fioJob struct {
 	Jobname    string            `json:"jobname"`
 	Groupid    int               `json:"groupid"`
-	Error      int               `json:"error"`
+	Error      int64             `json:"error"`
 	Eta        int               `json:"eta"`
 	Elapsed    int64             `json:"elapsed"`
 	JobOptions map[string]string `json:"job options"`
@@ -184,27 +184,38 @@ type runInfo struct {
 }
 
 func (s *sideStats) fio(elapsed time.Duration) fioSide {
-	ms := elapsed.Milliseconds()
 	sec := elapsed.Seconds()
-	f := fioSide{IoBytes: s.bytes, IoKbytes: s.bytes >> 10, TotalIos: s.ios, ShortIos: s.short, Runtime: ms}
-	if s.ios == 0 {
-		f.Runtime = 0
-	}
+	f := fioSide{IoBytes: s.bytes, IoKbytes: s.bytes >> 10, TotalIos: s.ios, ShortIos: s.short, Runtime: runtimeMs(elapsed, s.ios)}
 	if sec > 0 {
 		f.Iops = float64(s.ios) / sec
 		f.BwBytes = int64(float64(s.bytes) / sec)
 		f.Bw = f.BwBytes >> 10
 	}
 	f.SlatNs = s.slat.fio()
-	f.ClatNs = s.clat.fio(true)
+	// clat's percentiles from the histogram, its min, max, mean and
+	// stddev exact, as slat's and lat's are.
+	// A percentile is its bucket's highest value, which can lie past the
+	// exact max (or, at the bottom, below the exact min): clamp it.
+	pct := s.clat.fio(true).Percentile
+	f.ClatNs = s.clatM.fio()
+	for k, v := range pct {
+		pct[k] = min(max(v, f.ClatNs.Min), f.ClatNs.Max)
+	}
+	f.ClatNs.Percentile = pct
 	f.LatNs = s.lat.fio()
 	var mean float64
 	f.IopsMin, f.IopsMax, f.IopsMean, f.IopsStddev = sampleStats(s.samples)
 	f.IopsSample = len(s.samples)
-	var bmin, bmax int64
-	bmin, bmax, mean, f.BwDev = sampleStats(s.bsamp)
-	f.BwMin, f.BwMax, f.BwMean = bmin>>10, bmax>>10, mean/1024
-	f.BwDev /= 1024
+	// Bandwidth samples in whole KiB/s, as fio keeps them, before the
+	// statistics: min, max and mean of the same numbers, so the mean lies
+	// between them (it could exceed the floored max before: found by
+	// review, 2026-11-22).
+	kib := make([]int64, len(s.bsamp))
+	for i, b := range s.bsamp {
+		kib[i] = b >> 10
+	}
+	f.BwMin, f.BwMax, mean, f.BwDev = sampleStats(kib)
+	f.BwMean = mean
 	f.BwSamples = len(s.bsamp)
 	if f.BwSamples > 0 {
 		f.BwAgg = 100
@@ -212,24 +223,40 @@ func (s *sideStats) fio(elapsed time.Duration) fioSide {
 	return f
 }
 
+// noTrim is the trim side: aio2 issues no trims.
+var noTrim = newSideStats(false)
+
+// runtimeMs is a run's time in fio's milliseconds: 0 without IOs, and at
+// least 1 with some, so that runtime is never 0 next to a non-zero iops
+// (fio, whose rates come from it, reports both 0 then).
+func runtimeMs(elapsed time.Duration, ios int64) int64 {
+	if ios == 0 {
+		return 0
+	}
+	return max(elapsed.Milliseconds(), 1)
+}
+
 func writeJSON(w io.Writer, ri *runInfo, jobs []*jobResult) error {
 	doc := fioDoc{
-		FioVersion:    "aio2-" + version,
-		Timestamp:     ri.start.Unix(),
-		TimestampMs:   ri.start.UnixMilli(),
-		Time:          ri.start.Format(time.ANSIC),
-		GlobalOptions: ri.opts.fioOptions(),
+		FioVersion:  "aio2-" + version,
+		Timestamp:   ri.start.Unix(),
+		TimestampMs: ri.start.UnixMilli(),
+		Time:        ri.start.Format(time.ANSIC),
 	}
 	for _, j := range jobs {
 		fj := fioJob{
-			Jobname:    j.name,
-			Groupid:    0,
-			Elapsed:    int64(math.Round(j.elapsed.Seconds())),
-			JobOptions: map[string]string{"name": j.name},
+			Jobname: j.name,
+			Groupid: 0,
+			Elapsed: int64(math.Round(j.elapsed.Seconds())),
+			// fio puts the options of a command-line job under the
+			// job, not under "global options" (found by review,
+			// 2026-11-22: tools reading jobs[0]["job options"]["rw"]
+			// found nothing).
+			JobOptions: ri.opts.fioOptions(),
 			Read:       j.read.fio(j.elapsed),
 			Write:      j.write.fio(j.elapsed),
-			Trim:       (&sideStats{slat: new(moments), lat: new(moments), clat: newLatHist()}).fio(0),
-			JobRuntime: j.elapsed.Milliseconds(),
+			Trim:       noTrim.fio(0),
+			JobRuntime: runtimeMs(j.elapsed, j.read.ios+j.write.ios),
 			Ctx:        ri.ctx,
 			Majf:       ri.majf,
 			Minf:       ri.minf,
@@ -238,9 +265,7 @@ func writeJSON(w io.Writer, ri *runInfo, jobs []*jobResult) error {
 			fj.UsrCPU = 100 * ri.usrCPU.Seconds() / s
 			fj.SysCPU = 100 * ri.sysCPU.Seconds() / s
 		}
-		if j.read.errs+j.write.errs > 0 {
-			fj.Error = 5 // EIO, as fio reports the first error's errno
-		}
+		fj.Error = j.errno()
 		fj.Aio2 = &aio2Report{
 			Ring:        j.ring,
 			Interrupted: j.interrupted,
@@ -275,7 +300,7 @@ func writeNormal(w io.Writer, ri *runInfo, jobs []*jobResult) {
 		fmt.Fprintf(w, "%s: clocksource=cpu not used: %s\n", o.name, cmdClock.why)
 	}
 	for _, j := range jobs {
-		fmt.Fprintf(w, "%s: (groupid=0, jobs=%d): err=%2d: pid=%d%s\n", j.name, j.jobs, b2i(j.read.errs+j.write.errs > 0)*5,
+		fmt.Fprintf(w, "%s: (groupid=0, jobs=%d): err=%2d: pid=%d%s\n", j.name, j.jobs, j.errno(),
 			os.Getpid(), map[bool]string{true: " (interrupted)", false: ""}[j.interrupted])
 		for _, d := range []struct {
 			name string

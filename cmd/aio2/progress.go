@@ -62,6 +62,12 @@ func (p *progress) loop() {
 func (p *progress) sample() {
 	var ios, bytes int64
 	for _, j := range p.jobs {
+		if j.done.Load() {
+			// An ended job has no more seconds: sampling it on
+			// while the others run gave it zero samples, which set
+			// iops_min to 0 (found by review, 2026-11-22).
+			continue
+		}
 		s := j.samples
 		cur := [4]int64{j.rIOs.Load(), j.rBytes.Load(), j.wIOs.Load(), j.wBytes.Load()}
 		if cur[0] > 0 || s.last[0] > 0 || len(s.rIOs) > 0 {

@@ -11,10 +11,15 @@ import (
 // sideStats accumulates one direction (read or write) of one job.
 type sideStats struct {
 	ios, bytes, short, errs int64
+	firstErr                int64 // errno of the first IO that failed
 	// fio gives slat and lat no percentiles by default: their moments
 	// are enough, and cheaper per IO than a histogram record.
 	slat, lat *moments
-	clat      *latHist
+	// clat has both: the histogram for fio's percentiles, the moments
+	// for min, max, mean and stddev exactly (the histogram's are bucket
+	// bounds and midpoints: clat's max could exceed lat's).
+	clat  *latHist
+	clatM *moments
 	// latH is lat's distribution, kept only for --plot.
 	latH *latHist
 	// samples are per-second IO counts, for fio's iops_min/max/mean.
@@ -24,7 +29,7 @@ type sideStats struct {
 
 // newSideStats returns empty stats; plot keeps lat's distribution too.
 func newSideStats(plot bool) sideStats {
-	s := sideStats{slat: new(moments), lat: new(moments), clat: newLatHist()}
+	s := sideStats{slat: new(moments), lat: new(moments), clat: newLatHist(), clatM: new(moments)}
 	if plot {
 		s.latH = newLatHist()
 	}
@@ -36,8 +41,12 @@ func (s *sideStats) merge(o *sideStats) {
 	s.bytes += o.bytes
 	s.short += o.short
 	s.errs += o.errs
+	if s.firstErr == 0 {
+		s.firstErr = o.firstErr
+	}
 	s.slat.merge(o.slat)
 	s.clat.merge(o.clat)
+	s.clatM.merge(o.clatM)
 	s.lat.merge(o.lat)
 	if o.latH != nil {
 		if s.latH == nil {
@@ -261,6 +270,15 @@ func sampleStats(xs []int64) (mn, mx int64, mean, dev float64) {
 		dev = 0
 	}
 	return mn, mx, mean, dev
+}
+
+// errno is the errno of the job's first failed IO (reads first), 0 if
+// none failed, as fio's "error".
+func (j *jobResult) errno() int64 {
+	if j.read.firstErr != 0 {
+		return j.read.firstErr
+	}
+	return j.write.firstErr
 }
 
 // jobResult is everything one job (or a group of jobs) did.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -380,5 +381,119 @@ func TestObserveLoneLatency(t *testing.T) {
 	a := newAttrStats([]uint16{abi.AttrLatency})
 	if !a.loneLatency || !a.observe(&abi.Event{Attrs: good}, 0, 0) || a.latency.count() != 1 || a.status[abi.AttrLatency][abi.AttrOK] != 1 {
 		t.Fatalf("the valid LATENCY attribute was not counted: %+v", a.status[abi.AttrLatency])
+	}
+}
+
+// An IO that fails is counted but not timed, as in fio; its errno is the
+// job's error; and the job stops issuing (fio's continue_on_error=none).
+// Found by review, 2026-11-22: failures went into the latency figures and
+// the error was always reported as 5.
+func TestConsumeFailedIO(t *testing.T) {
+	o := &ioOptions{bs: 4096}
+	j := &job{o: o, slots: make([]slot, 4)}
+	for i := range j.slots {
+		j.slots[i].buf = make([]byte, 4096)
+	}
+	rs := newReapState(o, 4096)
+	var batch []byte
+	batch = abi.EndEvent(abi.BeginEvent(batch, 0, 0, 4096, 0), 0, 0)
+	start := len(batch)
+	batch = abi.EndEvent(abi.BeginEvent(batch, 1, 1, -int64(syscall.EINVAL), 0), start, 0)
+	start = len(batch)
+	batch = abi.EndEvent(abi.BeginEvent(batch, 2, 2, -int64(syscall.ENOSPC), 0), start, 0)
+	if n, err := j.consume(rs, batch, 1e6, func(int32) {}); n != 3 || err != nil {
+		t.Fatalf("consume: %d %v", n, err)
+	}
+	r := &rs.read
+	if r.ios != 3 || r.errs != 2 || r.lat.n != 1 || r.clatM.n != 1 || r.clat.count() != 1 || r.slat.n != 1 {
+		t.Fatalf("ios %d errs %d, timed: lat %d clat %d/%d slat %d; want 3, 2 and one IO timed",
+			r.ios, r.errs, r.lat.n, r.clatM.n, r.clat.count(), r.slat.n)
+	}
+	if !j.failed.Load() {
+		t.Fatal("the job was not told to stop issuing")
+	}
+	jr := &jobResult{read: rs.read, write: rs.write}
+	if got := jr.errno(); got != int64(syscall.EINVAL) {
+		t.Fatalf("errno %d, want the first failure's, %d (EINVAL)", got, syscall.EINVAL)
+	}
+}
+
+// clat's min, max and mean are exact, as slat's and lat's are: from the
+// histogram they were bucket bounds, and clat's max could exceed lat's.
+// Bandwidth samples are whole KiB/s before their statistics, so the mean
+// lies between min and max. runtime is at least 1 ms when there was IO.
+func TestSideStatsFio(t *testing.T) {
+	s := newSideStats(false)
+	for _, v := range []int64{1000050, 2000} {
+		s.ios++
+		s.clat.record(v)
+		s.clatM.record(v)
+		s.lat.record(v + 50)
+		s.slat.record(50)
+	}
+	s.bsamp = []int64{512512, 512512}
+	s.samples = []int64{1001, 1001}
+	f := s.fio(500 * time.Microsecond)
+	if f.ClatNs.Max != 1000050 || f.ClatNs.Min != 2000 || f.ClatNs.Mean != 501025 || f.ClatNs.Max > f.LatNs.Max {
+		t.Errorf("clat min %d max %d mean %v (lat max %d); want 2000, 1000050, 501025, not above lat's",
+			f.ClatNs.Min, f.ClatNs.Max, f.ClatNs.Mean, f.LatNs.Max)
+	}
+	if f.ClatNs.Percentile == nil {
+		t.Error("clat has no percentiles")
+	}
+	if f.BwMin != 500 || f.BwMax != 500 || f.BwMean != 500 {
+		t.Errorf("bw min %d max %d mean %v; want 500 each (512512 B/s in whole KiB/s)", f.BwMin, f.BwMax, f.BwMean)
+	}
+	if f.Runtime != 1 {
+		t.Errorf("runtime %d ms for 0.5 ms of IO, want 1", f.Runtime)
+	}
+	if f := noTrim.fio(0); f.Runtime != 0 {
+		t.Errorf("runtime %d without IO, want 0", f.Runtime)
+	}
+}
+
+// Sequential workloads keep one cursor per direction, as fio does: with
+// --rw=rw reads and writes each stream over the whole file.
+func TestSequentialCursorPerDirection(t *testing.T) {
+	o := &ioOptions{rw: "rw", bs: 4096, rwmixread: 50}
+	j := &job{o: o, blocks: 8, rng: rand.New(rand.NewPCG(1, 2))}
+	next := [2]int64{}
+	for range 200 {
+		off, write := j.nextOffset()
+		d := dirIndex(write)
+		if off != next[d] {
+			t.Fatalf("%v offset %d, want %d: each direction streams on its own", map[bool]string{true: "write", false: "read"}[write], off, next[d])
+		}
+		next[d] = (next[d] + 4096) % (8 * 4096)
+	}
+}
+
+// A job that has ended is not sampled on while other jobs run: its
+// samples would be zeros, which set iops_min to 0.
+func TestSamplerSkipsEndedJobs(t *testing.T) {
+	a, b := &job{samples: &sampler{}}, &job{samples: &sampler{}}
+	p := &progress{jobs: []*job{a, b}}
+	a.rIOs.Store(100)
+	b.rIOs.Store(100)
+	p.sample()
+	a.done.Store(true)
+	b.rIOs.Store(200)
+	p.sample()
+	p.sample()
+	if len(a.samples.rIOs) != 1 || len(b.samples.rIOs) != 3 {
+		t.Fatalf("samples: ended job %v, running job %v; want 1 and 3", a.samples.rIOs, b.samples.rIOs)
+	}
+}
+
+// Durations in seconds beyond a year, infinite or NaN are refused: the
+// conversion to time.Duration was undefined (on amd64, no limit at all).
+func TestParseSecondsBounds(t *testing.T) {
+	for _, s := range []string{"inf", "+Inf", "nan", "1e10", "31536001"} {
+		if d, err := parseSeconds(s); err == nil {
+			t.Errorf("parseSeconds(%q) = %v, want an error", s, d)
+		}
+	}
+	if d, err := parseSeconds("31536000"); err != nil || d != 365*24*time.Hour {
+		t.Errorf("parseSeconds(a year) = %v, %v", d, err)
 	}
 }

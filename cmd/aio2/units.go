@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -37,12 +38,22 @@ func parseSize(s string) (int64, error) {
 	return v * mult, nil
 }
 
+// maxSeconds bounds a duration given in seconds: a year, well inside
+// time.Duration's 292 years.
+const maxSeconds = 365 * 24 * 3600
+
 // parseSeconds reads a duration the way fio's --runtime does: a bare
 // number is seconds; a Go duration ("1500ms", "2m") is also accepted.
 func parseSeconds(s string) (time.Duration, error) {
 	if v, err := strconv.ParseFloat(s, 64); err == nil {
-		if v < 0 {
+		switch {
+		case v < 0:
 			return 0, fmt.Errorf("%q is negative", s)
+		case math.IsNaN(v) || v > maxSeconds:
+			// Beyond what a time.Duration holds the conversion is
+			// undefined (on amd64 it gave a negative duration that
+			// meant no limit at all: found by review, 2026-11-22).
+			return 0, fmt.Errorf("%q is not a number of seconds up to %d", s, int64(maxSeconds))
 		}
 		return time.Duration(v * float64(time.Second)), nil
 	}

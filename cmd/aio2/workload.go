@@ -31,6 +31,7 @@ type slot struct {
 	// plain loads and stores: two locked instructions fewer per IO.
 	slatNs int64
 	seq    uint64 // the TAG value sent
+	off    int64  // the file offset
 	write  bool
 }
 
@@ -103,8 +104,11 @@ type job struct {
 	reqs   []byte // attribute requests, the same for every iocb
 	tagOff int    // offset of TAG's value in reqs, -1 without TAG
 
-	rng      *rand.Rand
-	seqPos   int64
+	rng *rand.Rand
+	// seqPos is the next offset of a sequential workload, one cursor per
+	// direction (read, write), as fio keeps one per data direction: with
+	// --rw=rw each side streams over the whole file.
+	seqPos   [2]int64
 	blocks   int64
 	issued   int64
 	inflight int
@@ -117,7 +121,12 @@ type job struct {
 	states      []*reapState
 	start, end  time.Time
 	interrupted bool
-	samples     *sampler
+	// failed is set by the first IO that fails: the job issues no more
+	// and ends when what is in flight is reaped.
+	failed atomic.Bool
+	// done is set when the job has ended; the sampler stops there.
+	done    atomic.Bool
+	samples *sampler
 }
 
 func newJob(id int, o *ioOptions, t *target) (_ *job, err error) {
@@ -279,19 +288,27 @@ func (j *job) nextOffset() (off int64, write bool) {
 	if o.random() {
 		return j.rng.Int64N(j.blocks) * o.bs, write
 	}
-	off = j.seqPos
-	j.seqPos += o.bs
-	if j.seqPos+o.bs > j.blocks*o.bs {
-		j.seqPos = 0
+	d := dirIndex(write)
+	off = j.seqPos[d]
+	j.seqPos[d] += o.bs
+	if j.seqPos[d]+o.bs > j.blocks*o.bs {
+		j.seqPos[d] = 0
 	}
 	return off, write
+}
+
+func dirIndex(write bool) int {
+	if write {
+		return 1
+	}
+	return 0
 }
 
 // prepare appends one iocb2 for slot s to the submission buffer.
 func (j *job) prepare(s int32) {
 	sl := &j.slots[s]
 	off, write := j.nextOffset()
-	sl.write = write
+	sl.write, sl.off = write, off
 	j.issued++
 	sl.seq = uint64(j.issued)
 	cb := abi.Iocb{Opcode: abi.OpPread, Data: uint64(s), Fd: int32(j.t.fd),
@@ -336,7 +353,15 @@ func (j *job) submit(giveBack func(int32)) (int, error) {
 		}
 		n++
 	}
-	for _, s := range j.pend[n:] {
+	// A sequential workload gives its cursors back too, to the first
+	// refused offset of each direction, so that no block is skipped
+	// (found by review, 2026-11-22: in external mode, where the context
+	// refuses records as flow control, --rw=read skipped blocks).
+	for i := len(j.pend) - 1; i >= n; i-- {
+		s := j.pend[i]
+		if sl := &j.slots[s]; !j.o.random() {
+			j.seqPos[dirIndex(sl.write)] = sl.off
+		}
 		giveBack(s)
 	}
 	j.issued -= int64(len(j.pend) - n)
@@ -393,15 +418,26 @@ func (j *job) consume(rs *reapState, buf []byte, now int64, release func(int32))
 			slat = lat
 		}
 		side.ios++
-		side.lat.record(lat)
-		if side.latH != nil {
-			side.latH.record(lat)
+		// As fio accounts no latency for an IO that failed (io_u.c,
+		// io_completed): a failure that comes back at once would pull
+		// the percentiles down. The first failure also stops the job,
+		// fio's continue_on_error=none (found by review, 2026-11-22).
+		if ev.Res >= 0 {
+			side.lat.record(lat)
+			if side.latH != nil {
+				side.latH.record(lat)
+			}
+			side.slat.record(slat)
+			side.clat.record(lat - slat)
+			side.clatM.record(lat - slat)
 		}
-		side.slat.record(slat)
-		side.clat.record(lat - slat)
 		switch {
 		case ev.Res < 0:
 			side.errs++
+			if side.firstErr == 0 {
+				side.firstErr = -ev.Res
+			}
+			j.failed.Store(true)
 		case ev.Res < int64(len(sl.buf)):
 			side.short++
 		}
@@ -468,6 +504,7 @@ func (j *job) run(ctx context.Context) error {
 	for _, rs := range j.states {
 		j.publish(rs, 0, true)
 	}
+	j.done.Store(true)
 	return err
 }
 
@@ -513,6 +550,7 @@ func (j *job) runInline(ctx context.Context) error {
 		if stopping {
 			j.interrupted = true
 		}
+		stopping = stopping || j.failed.Load()
 		if !stopping {
 			for len(j.free) > 0 && lim.more(j.issued, now) {
 				j.prepareUpTo(&lim, now, submitBatch)
@@ -582,6 +620,9 @@ func (j *job) runGoroutines(ctx context.Context) error {
 		default:
 		}
 		now := nowNs()
+		if j.failed.Load() {
+			stopping = true // an IO failed: issue no more (fio's default)
+		}
 		if !stopping {
 			j.prepareFree(&lim, now)
 		}
@@ -683,8 +724,10 @@ func (j *job) runExternal(ctx context.Context) error {
 		for range n {
 			if j.slots[next].write {
 				j.wIOs.Add(1)
+				j.wBytes.Add(j.o.bs) // the samples' bandwidth (exact bytes are set at the end)
 			} else {
 				j.rIOs.Add(1)
+				j.rBytes.Add(j.o.bs)
 			}
 			next = (next + 1) % len(j.slots)
 		}
