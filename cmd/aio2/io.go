@@ -55,7 +55,7 @@ type ioOptions struct {
 	cpuprofile  string
 	clocksource string
 
-	raw map[string]string // as given, for fio's "global options"
+	raw map[string]string // as given, for fio's "job options"
 }
 
 func (o *ioOptions) writes() bool {

@@ -17,12 +17,11 @@ import (
 // fioDoc is the top level of fio's JSON output (stat.c: show_run_stats /
 // json output), with the keys existing fio tooling reads.
 type fioDoc struct {
-	FioVersion    string            `json:"fio version"`
-	Timestamp     int64             `json:"timestamp"`
-	TimestampMs   int64             `json:"timestamp_ms"`
-	Time          string            `json:"time"`
-	GlobalOptions map[string]string `json:"global options,omitempty"`
-	Jobs          []fioJob          `json:"jobs"`
+	FioVersion  string   `json:"fio version"`
+	Timestamp   int64    `json:"timestamp"`
+	TimestampMs int64    `json:"timestamp_ms"`
+	Time        string   `json:"time"`
+	Jobs        []fioJob `json:"jobs"`
 }
 
 type fioJob struct {
