@@ -298,6 +298,17 @@ func (n *native) kwaitLocked(deadline time.Time) (timedOut bool) {
 			n.pokeArmed = true
 		}
 	}
+	// Without the poke armed (io_submit refused it, EAGAIN), nothing
+	// could end the wait for an event the kernel does not post (a pool
+	// worker's, a NOOP's): wait a millisecond at a time then, and arm it
+	// again on the next turn (found by review, 2026-11-22).
+	// The caller's deadline decides timedOut; wait may come sooner.
+	wait := deadline
+	if !n.pokeArmed {
+		if d := time.Now().Add(time.Millisecond); wait.IsZero() || d.Before(wait) {
+			wait = d
+		}
+	}
 	hold := n.holdP()
 	n.kwait = true
 	c.mu.Unlock()
@@ -305,10 +316,10 @@ func (n *native) kwaitLocked(deadline time.Time) (timedOut bool) {
 	for {
 		var tsp *unix.Timespec
 		var ts unix.Timespec
-		if !deadline.IsZero() {
-			left := time.Until(deadline)
+		if !wait.IsZero() {
+			left := time.Until(wait)
 			if left <= 0 {
-				timedOut = true
+				timedOut = wait.Equal(deadline)
 				break
 			}
 			ts = unix.NsecToTimespec(int64(left))
@@ -321,10 +332,15 @@ func (n *native) kwaitLocked(deadline time.Time) (timedOut bool) {
 			k, e = ioGetevents(n.ctx, 1, n.kevs, tsp)
 		}
 		if e == unix.EINTR {
+			// The runtime's preemption signal, most likely: yield here,
+			// so that a stop-the-world reaches this goroutine whatever
+			// the compiler inlined (the loop has no other call when
+			// there is no deadline).
+			runtime.Gosched()
 			continue
 		}
 		if e != 0 || k == 0 {
-			timedOut = e == 0 && !deadline.IsZero()
+			timedOut = e == 0 && !deadline.IsZero() && !time.Now().Before(deadline)
 		}
 		break
 	}

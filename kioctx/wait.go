@@ -310,6 +310,13 @@ func (c *Context) Reap(dst []byte) (int, error) {
 	out, k, err := rp.Reap(dst[:0], max)
 	if k == 0 && err == nil && c.overflowHint.Load() {
 		c.mu.Lock()
+		if c.destroyed {
+			// Destroy ran since the check above (a Reap racing
+			// Destroy breaks its contract; this keeps the commit
+			// off a torn-down ring and a closed eventfd at least).
+			c.mu.Unlock()
+			return 0, ErrDestroyed
+		}
 		c.commitLocked()
 		c.mu.Unlock()
 		out, _, err = rp.Reap(dst[:0], max)
