@@ -2,12 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/aio2/aio2/abi"
 )
@@ -111,5 +114,70 @@ func TestReapFileTruncated(t *testing.T) {
 	}
 	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(stderr.String(), "shrank") {
 		t.Fatalf("status %d, stderr %q; want 1 and the file named as shrunk", code, stderr.String())
+	}
+}
+
+// A blocking eventfd (a producer may pass its own) does not hold reapers
+// past --timeout: the counter is read with RWF_NOWAIT, so the reapers that
+// lose the race for one signal do not wait for the next (found by review,
+// 2026-11-22: a thread stayed blocked in read(2) after the timeout).
+func TestReapBlockingEventfdKeepsTimeout(t *testing.T) {
+	t.Parallel()
+	path := ringFile(t, 0, -1, false)             // live and empty
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC) // blocking
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(efd)
+	cmd := exec.Command(bin, "reap", "--threads=4", "--timeout=2", "--output-format=json",
+		fmt.Sprintf("--eventfd=/proc/%d/fd/%d", os.Getpid(), efd), path)
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	// Each signal wakes the sleeping reapers; one takes the count, and
+	// with a plain read the others would block until the next signal,
+	// which after the last one never comes.
+	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
+	for range 50 {
+		unix.Write(efd, one)
+		time.Sleep(2 * time.Millisecond)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var s reapSummary
+		if jerr := json.Unmarshal([]byte(out.String()), &s); err != nil || jerr != nil || s.StoppedBy != "timeout" {
+			t.Fatalf("reap: %v, summary %v %+v; want exit 0, stopped by timeout", err, jerr, s)
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("reap with a blocking eventfd ran 8 s past its 2 s --timeout")
+	}
+}
+
+// The summary says when F_OVERFLOW was still set at the end: the
+// producer's overflow list held events no ring reaper can take.
+func TestReapReportsOverflowPending(t *testing.T) {
+	t.Parallel()
+	path := ringFile(t, 3, -1, true)
+	s, r := reapJSON(t, "--timeout=20", path)
+	if r.code != 0 || s.Events != 3 || s.OverflowPending {
+		t.Fatalf("status %d, %d events, overflow_pending %v; want 0, 3, false", r.code, s.Events, s.OverflowPending)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[abi.OffFlags] |= byte(abi.FOverflow)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, r = reapJSON(t, "--timeout=20", path)
+	if r.code != 0 || !s.OverflowPending || s.StoppedBy != "dead" {
+		t.Fatalf("status %d, overflow_pending %v, stopped by %q; want 0, true, dead", r.code, s.OverflowPending, s.StoppedBy)
 	}
 }
