@@ -11,8 +11,10 @@ import (
 
 // legacy is the version 1 ring of a context (spec section 6): Linux's
 // struct aio_ring layout, for reapers that know only that. Events carry
-// no attributes, and there is no overflow list: max_inflight is granted at
-// most nr-1, so the ring can never be full when an event is produced.
+// no attributes, and the layout has no overflow list: max_inflight is
+// granted at most nr-1, so the ring is never full when an event is
+// produced unless a reaper wrote a bad head. Then the ring dies and events
+// wait in held for GetEvents (produce, kill).
 type legacy struct {
 	lr   *ring.LegacyRegion
 	prod *ring.LegacyProducer

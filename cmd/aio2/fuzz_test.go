@@ -4,9 +4,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"testing"
-	"time"
 )
 
 // FuzzRingFile feeds arbitrary bytes, as a ring file, to ring inspect:
@@ -27,24 +27,11 @@ func FuzzRingFile(f *testing.F) {
 	dir := f.TempDir()
 	var n atomic.Int64
 	f.Fuzz(func(t *testing.T, b []byte) {
-		path := filepath.Join(dir, "ring-"+time.Now().Format("150405.000000000")+"-"+itoa(n.Add(1)))
+		path := filepath.Join(dir, "ring-"+strconv.FormatInt(n.Add(1), 10))
 		if err := os.WriteFile(path, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		defer os.Remove(path)
 		_ = cmdInspect([]string{"--limit=0", path}, io.Discard, io.Discard)
 	})
-}
-
-func itoa(v int64) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			return string(b[i:])
-		}
-	}
 }
