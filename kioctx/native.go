@@ -79,6 +79,15 @@ type native struct {
 	bgDeadlines int    // of those, wakes at the lazyCheck deadline (silent iocbs); for tests
 	multiP      bool   // GOMAXPROCS > 1 when last read (see holdP)
 	holdReads   uint32 // holdP calls, to re-read GOMAXPROCS now and then
+	// failed is the errno of an io_getevents that failed (not EINTR),
+	// for the next GetEvents call to report (takeFailedLocked), whoever
+	// made the call: a GetEvents caller, the background goroutine or
+	// Destroy.
+	failed unix.Errno
+	// gone says the kernel context no longer exists (io_getevents said
+	// EINVAL): its iocbs were completed by failLocked, and nothing calls
+	// io_getevents or reads the kernel ring any more.
+	gone bool
 	// came says a GetEvents call waited or took events since the timer
 	// was armed or last found one. It is set under c.mu (see noteCame)
 	// but taken by the timer's check without it, so that a check that
@@ -313,6 +322,7 @@ func (n *native) kwaitLocked(deadline time.Time) (timedOut bool) {
 	n.kwait = true
 	c.mu.Unlock()
 	var k int
+	var e unix.Errno
 	for {
 		var tsp *unix.Timespec
 		var ts unix.Timespec
@@ -325,7 +335,6 @@ func (n *native) kwaitLocked(deadline time.Time) (timedOut bool) {
 			ts = unix.NsecToTimespec(int64(left))
 			tsp = &ts
 		}
-		var e unix.Errno
 		if hold {
 			k, e = ioGeteventsHold(n.ctx, 1, n.kevs, tsp)
 		} else {
@@ -346,8 +355,63 @@ func (n *native) kwaitLocked(deadline time.Time) (timedOut bool) {
 	}
 	c.mu.Lock()
 	n.kwait = false
+	if e != 0 && e != unix.EINTR {
+		// Retrying would fail the same way at once: GetEvents would
+		// spin on it until its deadline, or for ever without one. Its
+		// next look reports the errno instead (found by review,
+		// 2026-11-22).
+		n.failLocked(e)
+		return false
+	}
 	n.completeLocked(n.kevs[:k])
 	return timedOut
+}
+
+// failLocked records that io_getevents failed with e (not EINTR), for
+// the next GetEvents call to report. EINVAL, with the arguments this
+// driver passes, means the kernel no longer knows the context (it was
+// io_destroyed, or this is a child of fork, whose mm has no AIO
+// contexts): the events of the iocbs it held will never come. So that
+// each still yields exactly one event, they complete here, with -EIO
+// (the outcome is unknown: a write may have been done), or -ECANCELED
+// for one whose Cancel was accepted, as Cancel promised. From then on
+// nothing looks at the kernel ring (which io_destroy unmaps) or calls
+// io_getevents, and a later native iocb gets io_submit's EINVAL in its
+// event. Any other errno leaves the iocbs to the kernel, which may still
+// write into their buffers; the next wait tries again.
+func (n *native) failLocked(e unix.Errno) {
+	n.failed = e
+	if e != unix.EINVAL || n.gone {
+		return
+	}
+	n.gone = true
+	n.pokeArmed = false
+	c := n.c
+	for i := range c.slots {
+		s := &c.slots[i]
+		if s.state != stNative && s.state != stPoll {
+			continue
+		}
+		res := -int64(unix.EIO)
+		if s.cancel {
+			res = -int64(unix.ECANCELED)
+		}
+		c.completeLocked(int32(i), res, 0, false)
+	}
+}
+
+// takeFailedLocked returns, once, the error for an io_getevents that
+// failed since the last call, or nil.
+func (n *native) takeFailedLocked() error {
+	e := n.failed
+	if e == 0 {
+		return nil
+	}
+	n.failed = 0
+	if n.gone {
+		return errorf("getevents", e, "io_getevents: %v: the native AIO context is gone (io_destroyed, or this process is a child of fork); the iocbs it held completed with -EIO, and native IO submitted from now on fails with EINVAL", e)
+	}
+	return errorf("getevents", e, "io_getevents: %v", e)
 }
 
 // holdP reports whether io_submit and the wait in io_getevents may keep
@@ -398,7 +462,7 @@ func (n *native) armLocked() {
 // takeLocked makes a GetEvents caller the owner if nobody is; it reports
 // whether it did.
 func (n *native) takeLocked() bool {
-	if n.owner != ownNone || n.busy == 0 || n.closed {
+	if n.owner != ownNone || n.busy == 0 || n.closed || n.gone {
 		return false
 	}
 	n.owner = ownWaiter
@@ -450,9 +514,11 @@ func (n *native) noteCame() {
 // drainLocked takes every completion the kernel has posted and finishes
 // it. The kernel ring is read from user space when its header allows
 // (abi.AioRing.Usable), io_getevents otherwise; both under c.mu, so the
-// two never race on head.
+// two never race on head. A failing io_getevents goes to failLocked (a
+// caller that loops on drainLocked, such as Destroy, must not retry it
+// for ever: with EINVAL the iocbs are completed there).
 func (n *native) drainLocked() {
-	if n.closed || n.kwait {
+	if n.closed || n.kwait || n.gone {
 		return
 	}
 	for {
@@ -465,6 +531,7 @@ func (n *native) drainLocked() {
 			var e unix.Errno
 			k, e = ioGeteventsNow(n.ctx, n.evs)
 			if e != 0 {
+				n.failLocked(e)
 				return
 			}
 		}

@@ -119,6 +119,16 @@ func (p *pool) stop() {
 // runSync performs slot s's IO in the calling goroutine and returns the
 // event's res: bytes done or -errno. It blocks the thread for as long as
 // the syscall does (the runtime hands the P to another thread).
+//
+// The event must not carry an EINTR that a kernel AIO worker, which
+// never sees a signal, would not have got: a signal sent to this thread
+// (the runtime's SIGURG, a process-directed signal the kernel picked this
+// thread for) ends some waits with EINTR even under the runtime's
+// SA_RESTART. The reads, writes and syncs below are retried: EINTR
+// means nothing was transferred (a partial transfer returns its count),
+// and doing them again is what the kernel's own restart would do. A
+// SYSCALL is run with signals blocked instead (syscallNoSignals says why
+// a retry is not right for it).
 func runSync(s *slot) int64 {
 	cb := &s.cb
 	switch cb.Opcode {
@@ -127,23 +137,34 @@ func runSync(s *slot) int64 {
 		if cb.Opcode == abi.OpPwrite || cb.Opcode == abi.OpPwritev {
 			nr = unix.SYS_PWRITEV2
 		}
-		res := rwv(nr, cb.Fd, s.iovAddr(), s.rwCnt, cb.Offset, cb.RWFlags)
-		if res == -int64(unix.ESPIPE) {
-			// The file has no position (a tty, an eventfd, a timerfd):
-			// the offset means nothing, as on the pipes and sockets the
-			// poll path serves, so read or write as read(2) and
-			// write(2) do (offset -1). Found by review, 2026-11-22:
-			// such IO always failed with ESPIPE.
-			res = rwv(nr, cb.Fd, s.iovAddr(), s.rwCnt, -1, cb.RWFlags)
+		off := cb.Offset
+		for {
+			res := rwv(nr, cb.Fd, s.iovAddr(), s.rwCnt, off, cb.RWFlags)
+			if res == -int64(unix.ESPIPE) && off != -1 {
+				// The file has no position (a tty, an eventfd, a
+				// timerfd): the offset means nothing, as on the pipes
+				// and sockets the poll path serves, so read or write as
+				// read(2) and write(2) do (offset -1). Found by review,
+				// 2026-11-22: such IO always failed with ESPIPE.
+				off = -1
+				continue
+			}
+			if res != -int64(unix.EINTR) {
+				return res
+			}
 		}
-		return res
-	case abi.OpFsync:
-		return result(unix.Syscall(unix.SYS_FSYNC, uintptr(cb.Fd), 0, 0))
-	case abi.OpFdsync:
-		return result(unix.Syscall(unix.SYS_FDATASYNC, uintptr(cb.Fd), 0, 0))
+	case abi.OpFsync, abi.OpFdsync:
+		nr := uintptr(unix.SYS_FSYNC)
+		if cb.Opcode == abi.OpFdsync {
+			nr = unix.SYS_FDATASYNC
+		}
+		for {
+			if res := result(unix.Syscall(nr, uintptr(cb.Fd), 0, 0)); res != -int64(unix.EINTR) {
+				return res
+			}
+		}
 	case abi.OpSyscall:
-		a := &s.args
-		return result(unix.Syscall6(uintptr(cb.Arg), uintptr(a[0]), uintptr(a[1]), uintptr(a[2]), uintptr(a[3]), uintptr(a[4]), uintptr(a[5])))
+		return syscallNoSignals(uintptr(cb.Arg), &s.args)
 	case abi.OpNoop:
 		return 0
 	}

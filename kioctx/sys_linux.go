@@ -6,6 +6,7 @@ package kioctx
 // this file.
 
 import (
+	"runtime"
 	"sync/atomic"
 	"unsafe"
 
@@ -206,6 +207,53 @@ func rwv(nr uintptr, fd int32, iov uintptr, cnt int, off int64, flags uint32) in
 // skips the scheduler's bookkeeping.
 func rwvRaw(nr uintptr, fd int32, iov uintptr, cnt int, off int64, flags uint32) int64 {
 	return result(unix.RawSyscall6(nr, uintptr(fd), iov, uintptr(cnt), uintptr(off), 0, uintptr(flags)))
+}
+
+// asyncSigs is the kernel sigset (bit sig-1, 64 signals) that
+// syscallNoSignals blocks: every signal but the synchronous ones, which
+// the kernel delivers by force (a fault in the Go code around the call
+// would otherwise kill the process without the runtime's report).
+// SIGKILL and SIGSTOP cannot be blocked; the kernel ignores their bits.
+var asyncSigs = func() uint64 {
+	set := ^uint64(0)
+	for _, sig := range []unix.Signal{unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP, unix.SIGSYS} {
+		set &^= 1 << (sig - 1)
+	}
+	return set
+}()
+
+// syscallNoSignals runs syscall nr with the asynchronous signals blocked
+// on the calling thread, and returns the event res. It is how a SYSCALL
+// iocb runs: in a kernel AIO worker it would never see a signal, but here
+// it runs on a thread of the process, where the Go runtime's preemption
+// signal (SIGURG) or any process-directed signal (SIGCHLD, SIGPROF, the
+// application's own) may interrupt it. SA_RESTART does not cover every
+// call: a socket read with SO_RCVTIMEO, a read from a driver that
+// returns -EINTR, and others end with EINTR after a handler runs. The
+// call is not retried on EINTR instead, because that would be wrong for
+// some: close(2) has released the fd when it returns EINTR (a retry could
+// close an fd opened meanwhile), and a call with its own timeout would
+// start it again. Blocked, a signal stays pending and is handled when the
+// call returns, by this thread or (process-directed) another. Two
+// rt_sigprocmask calls per SYSCALL iocb are the price; if blocking fails
+// (it cannot with these arguments) the call runs unprotected.
+//
+// The goroutine is locked to its thread across the three calls (pool
+// workers already are; IssueSync's caller is not), so that the mask is
+// restored on the thread that set it and no other goroutine runs with
+// it. rt_sigprocmask does not block, hence RawSyscall6; the call itself
+// may, hence Syscall6.
+func syscallNoSignals(nr uintptr, a *[6]uint64) int64 {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	block, old := asyncSigs, uint64(0)
+	_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_BLOCK,
+		uintptr(unsafe.Pointer(&block)), uintptr(unsafe.Pointer(&old)), 8, 0, 0)
+	r := result(unix.Syscall6(nr, uintptr(a[0]), uintptr(a[1]), uintptr(a[2]), uintptr(a[3]), uintptr(a[4]), uintptr(a[5])))
+	if e == 0 {
+		unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
+	}
+	return r
 }
 
 // readUser copies len(dst) bytes from address addr of this process, as the

@@ -105,6 +105,12 @@ func (c *Context) getEvents(ctx context.Context, min int, buf []byte, timeout ti
 		if cnt > 0 {
 			c.nat.noteCame()
 		}
+		if err == nil {
+			// A failed io_getevents (this caller's wait, or anyone's
+			// drain) ends the call with what it collected: retrying it
+			// here would spin.
+			err = c.nat.takeFailedLocked()
+		}
 		if err != nil || got >= min || len(buf)-n < c.maxEv {
 			if min > 0 && got >= min {
 				c.nat.callersCompleteLocked()
@@ -200,6 +206,9 @@ func (c *Context) lastLook(n, got, min int, buf []byte, stop error) (int, error)
 	c.nat.armLocked()
 	n += k
 	got += cnt
+	if err == nil {
+		err = c.nat.takeFailedLocked()
+	}
 	if err != nil {
 		return n, err
 	}
