@@ -37,7 +37,7 @@ func openRegion(path string) (*os.File, int64, error) {
 // readTo extends b, the file's first len(b) bytes, to its first n bytes
 // (n at most the file's size). It reads only what b lacks: the header
 // that sized the read is the one decoded, not a second, later copy.
-func readTo(f *os.File, path string, b []byte, n int64) ([]byte, error) {
+func readTo(f io.ReaderAt, path string, b []byte, n int64) ([]byte, error) {
 	if n <= int64(len(b)) {
 		return b, nil
 	}
@@ -65,6 +65,11 @@ func readRegion(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return readRegionAt(f, size, path)
+}
+
+// readRegionAt is readRegion on size bytes read through f.
+func readRegionAt(f io.ReaderAt, size int64, path string) ([]byte, error) {
 	b, err := readTo(f, path, nil, min(size, abi.HeaderBytes))
 	if err != nil {
 		return nil, err
@@ -101,8 +106,16 @@ func cmdInspect(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return inspectRegion(path, b, *limit, stdout)
+}
+
+// inspectRegion prints the region b read from path (readRegion): its
+// header and the records between head and tail, at most limit of them
+// (0: all). Every record is checked whatever is printed; it returns an
+// error for the first malformed one.
+func inspectRegion(path string, b []byte, limit int, stdout io.Writer) error {
 	if len(b) >= abi.AioRingHeaderBytes && binary.LittleEndian.Uint32(b[abi.OffAioRingMagic:]) == abi.AIO_RING_MAGIC {
-		return inspectLegacy(path, b, *limit, stdout)
+		return inspectLegacy(path, b, limit, stdout)
 	}
 	var h abi.RingHeader
 	if err := abi.DecodeRingHeader(b, &h); err != nil {
@@ -149,8 +162,8 @@ func cmdInspect(args []string, stdout, stderr io.Writer) error {
 	// the end, and before a MALFORMED line, which is printed whatever
 	// --limit is.
 	skipped := func() {
-		if *limit > 0 && nrec > *limit {
-			fmt.Fprintf(w, "  ... %d more records (--limit=0 prints all)\n", nrec-*limit)
+		if limit > 0 && nrec > limit {
+			fmt.Fprintf(w, "  ... %d more records (--limit=0 prints all)\n", nrec-limit)
 		}
 	}
 	// Every record is checked, also those --limit does not print: the
@@ -166,7 +179,7 @@ func cmdInspect(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(w, "  0x%08x  MALFORMED: bad %s (len=%d type=%d flags=%#x)\n", at, f, rh.Len, rh.Type, rh.Flags)
 			return fmt.Errorf("malformed record at %#x: bad %s", at, f)
 		}
-		show := *limit <= 0 || nrec < *limit
+		show := limit <= 0 || nrec < limit
 		if rh.Type != abi.RecPad {
 			rec := data[pos : pos+rh.Len]
 			err := abi.DecodeEvent(rec, int(pos), &ev)
