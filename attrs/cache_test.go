@@ -93,8 +93,12 @@ func TestCacheGroundTruth(t *testing.T) {
 				}
 				warm++
 			}
+			// The ground truth is what is cached, whatever warming did:
+			// large folios could cache more than the pages read. (A skip
+			// here also skipped the past-EOF check below.)
 			if got := cachedPages(t, fd, 0, uint64(pages*ps)); got != uint64(warm) {
-				t.Skipf("warming cached %d pages, not %d (large folios despite FADV_RANDOM?)", got, warm)
+				t.Logf("warming cached %d pages, not %d (large folios despite FADV_RANDOM?)", got, warm)
+				warm = int(got)
 			}
 			m, _ = bufferedRead(t, e, fd, buf, 0, reqs)
 			if hit, miss := cacheValue(t, m); hit != uint32(warm) || miss != uint32(pages-warm) {

@@ -1,6 +1,7 @@
 package kioctx
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -48,9 +49,14 @@ func TestNoAllocsSteadyState(t *testing.T) {
 	goBuf := make([]byte, 4096) // Go memory: pinned, not copied
 	noop := []Iocb{{Opcode: abi.OpNoop, Attrs: reqs}, {Opcode: abi.OpPread, Fd: int32(f.Fd()), Buf: goBuf}}
 	reap := func() {
-		c.Submit(noop)
+		if n, err := c.Submit(noop); n != len(noop) || err != nil {
+			t.Fatalf("Submit: %d %v", n, err)
+		}
 		for got := 0; got < 2; {
-			n, _ := c.Reap(out)
+			n, err := c.Reap(out)
+			if err != nil {
+				t.Fatalf("Reap: %v", err)
+			}
 			if n == 0 {
 				time.Sleep(10 * time.Microsecond)
 				continue
@@ -92,7 +98,33 @@ func TestNoAllocsSteadyState(t *testing.T) {
 	if a := testing.AllocsPerRun(20, to); a != 0 {
 		t.Errorf("GetEvents timing out: %v allocs", a)
 	}
-	_ = unix.EAGAIN
+	// Refusals at max_inflight, which aio2 io's external mode meets as
+	// flow control on every turn: ErrInflightFull is pre-boxed, and a
+	// partly accepted SubmitRaw builds nothing for the rest.
+	fill := make([]Iocb, 64)
+	for i := range fill {
+		fill[i] = Iocb{Opcode: abi.OpNoop}
+	}
+	if n, err := c.Submit(fill); n == 0 || n == len(fill) || err != nil {
+		t.Fatalf("Submit of %d NOOPs at max_inflight 32: %d %v, want a part accepted", len(fill), n, err)
+	}
+	refused := func() {
+		if n, err := c.Submit(cbs); n != 0 || !errors.Is(err, ErrInflightFull) {
+			t.Fatalf("Submit when full: %d %v, want ErrInflightFull", n, err)
+		}
+		if n, err := c.SubmitRaw(raw); n != 0 || !errors.Is(err, ErrInflightFull) {
+			t.Fatalf("SubmitRaw when full: %d %v, want ErrInflightFull", n, err)
+		}
+	}
+	refused()
+	if a := testing.AllocsPerRun(50, refused); a != 0 {
+		t.Errorf("refused Submit and SubmitRaw: %v allocs per round", a)
+	}
+	for c.Inflight() > 0 {
+		if _, err := c.GetEvents(1, out, time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func TestDestroyWakesGetEvents(t *testing.T) {

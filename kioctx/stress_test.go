@@ -2,6 +2,7 @@ package kioctx
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,7 +29,10 @@ func TestConcurrentSubmitAndReap(t *testing.T) {
 		reaped    atomic.Int64
 		failed    atomic.Value
 	)
-	take := func(b []byte) {
+	// byPath counts the events each way of reaping delivered: each must
+	// take part (a Reap that never works would otherwise go unnoticed).
+	var byPath [4]atomic.Int64
+	take := func(b []byte) (n int) {
 		mu.Lock()
 		defer mu.Unlock()
 		for off := 0; off < len(b); {
@@ -47,7 +51,9 @@ func TestConcurrentSubmitAndReap(t *testing.T) {
 				failed.Store("negative res")
 			}
 			reaped.Add(1)
+			n++
 		}
+		return n
 	}
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -74,17 +80,25 @@ func TestConcurrentSubmitAndReap(t *testing.T) {
 				done += n
 				submitted.Add(int64(n))
 				var k int
-				switch done % 4 {
+				var err2 error
+				path := done % 4
+				switch path {
 				case 0:
-					k, _ = c.GetEvents(1, out, 20*time.Millisecond)
+					k, err2 = c.GetEvents(1, out, 20*time.Millisecond)
 				case 1:
-					k, _ = c.GetEvents(0, out, 0)
+					k, err2 = c.GetEvents(0, out, 0)
 				case 2:
-					k, _ = c.Reap(out)
+					k, err2 = c.Reap(out)
 				default:
-					k, _ = c.GetEvents(1, out, -1)
+					k, err2 = c.GetEvents(1, out, -1)
 				}
-				take(out[:k])
+				// A timeout is the only error a path may give here (a
+				// Reap never times out).
+				if err2 != nil && (path == 2 || !errors.Is(err2, ErrTimeout)) {
+					failed.Store(fmt.Sprintf("path %d: %v", path, err2))
+					return
+				}
+				byPath[path].Add(int64(take(out[:k])))
 			}
 		}(w)
 	}
@@ -124,10 +138,19 @@ wait:
 		if time.Now().After(deadline) {
 			t.Fatalf("reaped %d of %d", reaped.Load(), submitted.Load())
 		}
-		k, _ := c.GetEvents(1, out, 100*time.Millisecond)
+		k, err := c.GetEvents(1, out, 100*time.Millisecond)
+		if err != nil && !errors.Is(err, ErrTimeout) {
+			t.Fatal(err)
+		}
 		take(out[:k])
 	}
-	t.Logf("%d iocbs submitted and reaped", submitted.Load())
+	t.Logf("%d iocbs submitted and reaped; by GetEvents(1, 20ms), GetEvents(0), Reap, GetEvents(1, forever): %d %d %d %d",
+		submitted.Load(), byPath[0].Load(), byPath[1].Load(), byPath[2].Load(), byPath[3].Load())
+	for i := range byPath {
+		if byPath[i].Load() == 0 {
+			t.Errorf("reaping path %d delivered no event", i)
+		}
+	}
 	if reaped.Load() != submitted.Load() || c.Inflight() != 0 {
 		t.Fatalf("reaped %d of %d, Inflight %d", reaped.Load(), submitted.Load(), c.Inflight())
 	}
