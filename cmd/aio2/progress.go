@@ -3,8 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/term"
 )
 
 // sampler keeps one job's per-second IO and byte counts, for fio's
@@ -27,6 +30,8 @@ type progress struct {
 	start  time.Time
 	lastIO int64
 	lastB  int64
+	lastT  time.Time // when lastIO and lastB were taken; zero: start
+	width  int       // the terminal's columns; 0: unknown
 }
 
 func newProgress(o *ioOptions, jobs []*job, stdout io.Writer) *progress {
@@ -36,6 +41,11 @@ func newProgress(o *ioOptions, jobs []*job, stdout io.Writer) *progress {
 		p.show = true
 	case "auto":
 		p.show = isTerminal(stdout) && o.reaper != "external"
+	}
+	if f, ok := stdout.(*os.File); ok && p.show {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil {
+			p.width = w
+		}
 	}
 	for _, j := range jobs {
 		j.samples = &sampler{}
@@ -62,6 +72,13 @@ func (p *progress) loop() {
 func (p *progress) sample() {
 	var ios, bytes int64
 	for _, j := range p.jobs {
+		cur := [4]int64{j.rIOs.Load(), j.rBytes.Load(), j.wIOs.Load(), j.wBytes.Load()}
+		// An ended job's IOs still count toward the totals: leaving
+		// them out made the IOs column and the IOPS (the difference of
+		// two totals) drop, even below zero, when one job ended before
+		// the others (found by review, 2026-11-22).
+		ios += cur[0] + cur[2]
+		bytes += cur[1] + cur[3]
 		if j.done.Load() {
 			// An ended job has no more seconds: sampling it on
 			// while the others run gave it zero samples, which set
@@ -69,7 +86,6 @@ func (p *progress) sample() {
 			continue
 		}
 		s := j.samples
-		cur := [4]int64{j.rIOs.Load(), j.rBytes.Load(), j.wIOs.Load(), j.wBytes.Load()}
 		if cur[0] > 0 || s.last[0] > 0 || len(s.rIOs) > 0 {
 			s.rIOs = append(s.rIOs, cur[0]-s.last[0])
 			s.rBytes = append(s.rBytes, cur[1]-s.last[1])
@@ -79,28 +95,71 @@ func (p *progress) sample() {
 			s.wBytes = append(s.wBytes, cur[3]-s.last[3])
 		}
 		s.last = cur
-		ios += cur[0] + cur[2]
-		bytes += cur[1] + cur[3]
 	}
 	if !p.show {
 		return
 	}
-	dIO, dB := ios-p.lastIO, bytes-p.lastB
-	p.lastIO, p.lastB = ios, bytes
-	el := time.Since(p.start)
-	eta := "?"
+	now := time.Now()
+	last := p.lastT
+	if last.IsZero() {
+		last = p.start
+	}
+	// Rates over the time that actually passed: a tick can be late.
+	dt := now.Sub(last).Seconds()
+	if dt <= 0 {
+		dt = 1
+	}
+	// A job's counters can step back when it ends (the IOs it
+	// submitted but never reaped are taken off): no negative rates.
+	dIO, dB := max(ios-p.lastIO, 0), max(bytes-p.lastB, 0)
+	p.lastIO, p.lastB, p.lastT = ios, bytes, now
+	iops, bw, eta := humanCount(float64(dIO)/dt), humanBytes(float64(dB)/dt), p.eta(now.Sub(p.start), ios)
+	line := fmt.Sprintf("[aio2] %s IOPS, %s/s, %s IOs, eta %s", iops, bw, humanCount(float64(ios)), eta)
+	if p.width > 1 && len(line) >= p.width {
+		// A line longer than the terminal wraps, and "\r" then goes
+		// back only to the start of its last row: drop the IO count,
+		// then cut.
+		line = fmt.Sprintf("[aio2] %s IOPS, %s/s, eta %s", iops, bw, eta)
+		if len(line) >= p.width {
+			line = line[:p.width-1]
+		}
+	}
+	// "\033[K" clears what a longer line before left on the row.
+	fmt.Fprintf(p.out, "\r%s\033[K", line)
+	p.shown = true
+}
+
+// eta is the time left, from whichever limit ends the run first: the
+// runtime, --number IOs per job, or, with neither, one pass over the
+// target per job but at most 10 s (job.limits). The IO counts are
+// extrapolated at the average rate so far.
+func (p *progress) eta(el time.Duration, ios int64) string {
+	left := time.Duration(-1)
 	switch {
 	case p.o.runtime > 0:
-		eta = (p.o.runtime - el).Round(time.Second).String()
-	case p.o.number > 0 && ios > 0:
-		total := p.o.number * int64(len(p.jobs))
-		eta = (time.Duration(float64(el) * float64(total-ios) / float64(ios))).Round(time.Second).String()
+		left = p.o.runtime - el
 	case p.o.defaulted:
-		eta = (10*time.Second - el).Round(time.Second).String()
+		left = 10*time.Second - el
 	}
-	fmt.Fprintf(p.out, "\r[aio2] %s IOPS, %s/s, %s IOs, eta %s   ", humanCount(float64(dIO)),
-		humanBytes(float64(dB)), humanCount(float64(ios)), eta)
-	p.shown = true
+	var total int64
+	switch {
+	case p.o.number > 0:
+		total = p.o.number * int64(len(p.jobs))
+	case p.o.defaulted:
+		for _, j := range p.jobs {
+			total += j.blocks
+		}
+	}
+	if total > 0 && ios > 0 {
+		est := time.Duration(float64(el) * float64(max(total-ios, 0)) / float64(ios))
+		if left < 0 || est < left {
+			left = est
+		}
+	}
+	if left < 0 && p.o.runtime == 0 && !p.o.defaulted {
+		return "?"
+	}
+	return max(left, 0).Round(time.Second).String()
 }
 
 // stop ends the sampling and clears the status line.
