@@ -8,10 +8,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -200,8 +202,15 @@ func parseIOFlags(args []string, stdout io.Writer) (*ioOptions, error) {
 	if o.timeout, err = parseSeconds(timeout); err != nil {
 		return nil, usagef("--timeout=%s: %v", timeout, err)
 	}
-	if o.plot != "" && !strings.HasSuffix(o.plot, ".svg") && !strings.HasSuffix(o.plot, ".png") {
-		return nil, usagef("--plot=%s: the name must end in .svg or .png", o.plot)
+	if o.plot != "" {
+		if plotFormat(o.plot) == "" {
+			return nil, usagef("--plot=%s: the name must end in .svg or .png", o.plot)
+		}
+		// Checked before the run, not when the plot is written after
+		// it: a whole run lost to a typo in the directory.
+		if st, err := os.Stat(filepath.Dir(o.plot)); err != nil || !st.IsDir() {
+			return nil, usagef("--plot=%s: %s is not a directory", o.plot, filepath.Dir(o.plot))
+		}
 	}
 	switch o.progress {
 	case "auto", "on", "off":
@@ -282,17 +291,17 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// The first Ctrl-C stops the run cleanly; after it the signals get
-	// their default action again, so that a second one ends a run whose
-	// drain is stuck (found by review, 2026-11-22: it was ignored).
-	defer context.AfterFunc(ctx, stop)()
+	// The first Ctrl-C (or SIGTERM) cancels ctx: the run stops cleanly
+	// and prints what was done. A second one ends the process at once,
+	// for a first that did not end it promptly (a drain or a write that
+	// is stuck; found by review, 2026-11-22: it was ignored).
+	ctx, intr := catchInterrupts(o, stderr)
+	defer intr.stop()
 	// Calibrating the TSC takes 20 ms; laying out the file counts toward
 	// that time.
 	cal := startClock(o.clocksource)
 
-	t, err := openTarget(ctx, o, stderr)
+	t, err := openTarget(ctx, o, stderr, intr.setMade)
 	if err != nil {
 		return err
 	}
@@ -314,6 +323,7 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 			j.close()
 		}
 	}()
+	intr.setJobs(jobs)
 	prepareAttrs(o.attrs)
 	cal.finish()
 	if o.reaper == "external" {
@@ -340,23 +350,9 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 	unix.Getrusage(unix.RUSAGE_SELF, &ru0)
 	start := time.Now()
 	prog := newProgress(o, jobs, stdout)
-	var wg sync.WaitGroup
-	errs := make([]error, len(jobs))
-	// A job that fails stops the others: the run is over (found by
-	// review, 2026-11-22: with --numjobs=4 --runtime=600 the other three
-	// ran on for the whole runtime, and then no report was printed).
-	jctx, cancelJobs := context.WithCancel(ctx)
-	defer cancelJobs()
-	for i, j := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if errs[i] = j.run(jctx); errs[i] != nil {
-				cancelJobs()
-			}
-		}()
-	}
-	wg.Wait()
+	intr.setPhase(phaseRun)
+	errs := runJobs(ctx, jobs)
+	intr.setPhase(phaseReport)
 	elapsed := time.Since(start)
 	prog.stop()
 	var ru1 unix.Rusage
@@ -408,6 +404,136 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 		}
 	}
 	return nil
+}
+
+// runJobs runs every job in its own goroutine until all have ended, and
+// returns each one's error. A job that fails (its run returns an error)
+// stops the others: the run is over, and no report follows (found by
+// review, 2026-11-22: with --numjobs=4 --runtime=600 the other three ran
+// on for the whole runtime, and then no report was printed). An IO that
+// fails is not such an error: its job stops issuing and the others run
+// on, as fio's do without exitall_on_error; the report says which failed.
+func runJobs(ctx context.Context, jobs []*job) []error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(jobs))
+	jctx, cancelJobs := context.WithCancel(ctx)
+	defer cancelJobs()
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[i] = j.run(jctx); errs[i] != nil {
+				cancelJobs()
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+// Phases of "aio2 io", for what a second Ctrl-C says.
+const (
+	phaseSetup  = iota // the target is opened (or laid out), contexts made
+	phaseRun           // the jobs run
+	phaseReport        // the run is over: reporting, writing the plot
+)
+
+// interrupts catches SIGINT and SIGTERM for cmdIO. The first cancels the
+// context cmdIO runs under; a second one ends the process at once (see
+// hardStop). Until the first, and after stop, nothing else happens.
+type interrupts struct {
+	o      *ioOptions
+	stderr io.Writer
+	sigc   chan os.Signal
+	done   chan struct{}
+	exited chan struct{}
+	cancel context.CancelFunc
+
+	phase atomic.Int32
+	made  atomic.Pointer[string] // the file aio2 made, once known
+	jobs  atomic.Pointer[[]*job]
+}
+
+func catchInterrupts(o *ioOptions, stderr io.Writer) (context.Context, *interrupts) {
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &interrupts{o: o, stderr: stderr, sigc: make(chan os.Signal, 2), done: make(chan struct{}),
+		exited: make(chan struct{}), cancel: cancel}
+	signal.Notify(in.sigc, os.Interrupt, syscall.SIGTERM)
+	go in.loop()
+	return ctx, in
+}
+
+func (in *interrupts) setMade(path string) { in.made.Store(&path) }
+func (in *interrupts) setJobs(jobs []*job) { in.jobs.Store(&jobs) }
+func (in *interrupts) setPhase(p int32)    { in.phase.Store(p) }
+
+// stop ends the catching when cmdIO returns: its cleanups have run.
+func (in *interrupts) stop() {
+	signal.Stop(in.sigc)
+	close(in.done)
+	<-in.exited
+	in.cancel()
+}
+
+func (in *interrupts) loop() {
+	defer close(in.exited)
+	select {
+	case <-in.sigc:
+	case <-in.done:
+		return
+	}
+	in.cancel()
+	select {
+	case sig := <-in.sigc:
+		in.hardStop(sig)
+	case <-in.done:
+	}
+}
+
+// hardStop is the second Ctrl-C: whatever the first is waiting for (IOs
+// in flight on a stuck device, a slow fsync of the lay-out, a plot written
+// to a FIFO), the process ends now. It removes the file aio2 made, says
+// what was done (the jobs' counts, which lag the IOs by at most 64 IOs or
+// 5 ms per reaper, and a report already printed if there is one), and
+// ends by the signal, with its default action, as a shell expects of an
+// interrupted command.
+func (in *interrupts) hardStop(sig os.Signal) {
+	msg := "aio2: interrupted again: stopped at once"
+	switch in.phase.Load() {
+	case phaseSetup:
+		msg += " while setting up"
+	case phaseRun:
+		msg += ", not waiting for the IOs in flight"
+	case phaseReport:
+		msg += " after the run (its report is printed above, unless it was being printed)"
+	}
+	if jp := in.jobs.Load(); jp != nil && in.phase.Load() >= phaseRun {
+		var r, rb, w, wb int64
+		for _, j := range *jp {
+			r, rb, w, wb = r+j.rIOs.Load(), rb+j.rBytes.Load(), w+j.wIOs.Load(), wb+j.wBytes.Load()
+		}
+		msg += fmt.Sprintf("; done: %d reads (%s) and %d writes (%s)", r, humanBytes(float64(rb)), w, humanBytes(float64(wb)))
+	}
+	if p := in.made.Load(); p != nil {
+		if err := os.Remove(*p); err == nil || errors.Is(err, os.ErrNotExist) {
+			msg += "; removed " + *p
+		} else {
+			msg += fmt.Sprintf("; could not remove %s: %v", *p, unwrapPath(err))
+		}
+	}
+	if isTerminal(in.stderr) {
+		// The progress line may be on the row (stdout, the same
+		// terminal as a rule): the message replaces it.
+		msg = "\r\033[K" + msg
+	}
+	fmt.Fprintln(in.stderr, msg)
+	signal.Reset(sig)
+	if s, ok := sig.(syscall.Signal); ok {
+		syscall.Kill(os.Getpid(), s)
+		time.Sleep(time.Second) // the signal is delivered meanwhile
+		os.Exit(128 + int(s))   // it was ignored when aio2 started
+	}
+	os.Exit(1)
 }
 
 func tvDur(tv unix.Timeval) time.Duration {

@@ -65,6 +65,10 @@ type reapSummary struct {
 	EventfdWakes *int64 `json:"eventfd_wakes,omitempty"`
 }
 
+// newReaper is ring.NewReaper; a test replaces it to make a later
+// reaper's setup fail.
+var newReaper = ring.NewReaper
+
 // errRingShrank is what a fault on the ring's mapping becomes.
 var errRingShrank = errors.New("the ring's file shrank under its mapping (truncated by its owner?): reading it faulted")
 
@@ -163,7 +167,7 @@ func reap(args []string, stdout io.Writer) error {
 	// the ring under them (found by review, 2026-11-22: SIGSEGV).
 	rps := make([]*ring.Reaper, *threads)
 	for i := range rps {
-		if rps[i], err = ring.NewReaper(reg); err != nil {
+		if rps[i], err = newReaper(reg); err != nil {
 			return notRing(path, err)
 		}
 	}
@@ -383,6 +387,11 @@ func (c *reapCtl) take(want int) int {
 	}
 }
 
+// maxKeptBatch is the largest batch buffer a reaper keeps for its next
+// batch; a larger one, grown for a batch of large records, is left to
+// the garbage collector.
+const maxKeptBatch = 1 << 20
+
 // reapLoop reaps with the CAS protocol of spec section 4 until the ring is
 // dead and empty, --count is reached, --timeout passes, or a record is
 // malformed. An empty ring is tried again 64 times (yielding the CPU
@@ -425,6 +434,13 @@ func reapLoop(rp *ring.Reaper, reg *ring.Region, t *reapTotals, c reapCtl) error
 			break
 		}
 		h, consumed, recs, n, err := rp.Snapshot(buf[:0], want)
+		// Kept for the next batch (Snapshot allocated it when it had to
+		// grow), unless one batch of large records made it large.
+		if cap(recs) <= maxKeptBatch {
+			buf = recs[:0]
+		} else {
+			buf = nil
+		}
 		if err != nil {
 			c.remaining.Add(int64(want))
 			return fmt.Errorf("malformed ring at head %#x: %w", h, err)

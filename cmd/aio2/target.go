@@ -27,10 +27,12 @@ type target struct {
 
 // openTarget opens o.filename, or makes and fills a file when it is empty.
 // Every error a user can cause comes back as a usageError naming what to
-// change; a file made here is removed again on error.
-func openTarget(ctx context.Context, o *ioOptions, stderr io.Writer) (t *target, err error) {
+// change; a file made here is removed again on error. made, if not nil,
+// is told the path of a file aio2 makes as soon as it exists, before it
+// is filled (so that a second Ctrl-C during the lay-out can remove it).
+func openTarget(ctx context.Context, o *ioOptions, stderr io.Writer, made func(path string)) (t *target, err error) {
 	if o.filename == "" {
-		return makeTarget(ctx, o, stderr)
+		return makeTarget(ctx, o, stderr, made)
 	}
 	t = &target{path: o.filename, fd: -1}
 	st, err := os.Stat(o.filename)
@@ -130,7 +132,7 @@ func (t *target) checkAlign(o *ioOptions) error {
 // makeTarget creates a file of o.size (default 1 GiB) in o.directory (or
 // the temp dir), writes every block so that reads reach the device rather
 // than unwritten extents, and marks it for removal.
-func makeTarget(ctx context.Context, o *ioOptions, stderr io.Writer) (t *target, err error) {
+func makeTarget(ctx context.Context, o *ioOptions, stderr io.Writer, made func(path string)) (t *target, err error) {
 	dir := o.directory
 	if dir == "" {
 		dir = os.TempDir()
@@ -148,6 +150,9 @@ func makeTarget(ctx context.Context, o *ioOptions, stderr io.Writer) (t *target,
 	}
 	path := f.Name()
 	f.Close()
+	if made != nil {
+		made(path)
+	}
 	t = &target{path: path, fd: -1, made: true, size: size}
 	defer func() {
 		if err != nil {

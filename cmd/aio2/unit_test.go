@@ -200,7 +200,7 @@ func TestSteadyStateDoesNotAllocate(t *testing.T) {
 	f.Close()
 	o := &ioOptions{name: "t", directory: dir, size: 4 << 20, rw: "randread", bs: 4096, iodepth: 16, direct: true,
 		number: 1 << 40, numjobs: 1, reaper: "inline", attrs: []uint16{abi.AttrLatency, abi.AttrCPU, abi.AttrTag}}
-	tg, err := makeTarget(context.Background(), o, os.Stderr)
+	tg, err := makeTarget(context.Background(), o, os.Stderr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
