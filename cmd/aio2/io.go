@@ -98,7 +98,7 @@ func parseIOFlags(args []string, stdout io.Writer) (*ioOptions, error) {
 	fs.StringVar(&ringBytes, "ring-bytes", "", "ring data area to ask for (rounded up to a power of two; default: the context's)")
 	var maxInflight uint
 	fs.UintVar(&maxInflight, "max-inflight", 0, "submitted-but-unreaped IOs the context allows, from --iodepth to 4096 (default: --iodepth)")
-	fs.StringVar(&timeout, "timeout", "60", "external reaper: give up waiting for another process to reap after this long")
+	fs.StringVar(&timeout, "timeout", "60", "external reaper: give up waiting for another process to reap after this long (0: no limit)")
 	fs.StringVar(&o.plot, "plot", "", "write a latency plot to FILE (.svg or .png)")
 	fs.BoolVar(&o.groupReport, "group_reporting", false, "report all jobs as one")
 	fs.Uint64Var(&o.seed, "randseed", 0, "seed of the random offsets (0: a new seed per run)")
@@ -208,8 +208,13 @@ func parseIOFlags(args []string, stdout io.Writer) (*ioOptions, error) {
 		}
 		// Checked before the run, not when the plot is written after
 		// it: a whole run lost to a typo in the directory.
-		if st, err := os.Stat(filepath.Dir(o.plot)); err != nil || !st.IsDir() {
-			return nil, usagef("--plot=%s: %s is not a directory", o.plot, filepath.Dir(o.plot))
+		if err := outputPath(o.plot); err != nil {
+			return nil, usagef("--plot=%s: %v", o.plot, err)
+		}
+	}
+	if o.cpuprofile != "" {
+		if err := outputPath(o.cpuprofile); err != nil {
+			return nil, usagef("--cpuprofile=%s: %v", o.cpuprofile, err)
 		}
 	}
 	switch o.progress {
@@ -224,10 +229,30 @@ func parseIOFlags(args []string, stdout io.Writer) (*ioOptions, error) {
 	default:
 		return nil, usagef("--clocksource=%s: use cpu or clock_gettime", o.clocksource)
 	}
+	if o.name == "" {
+		return nil, usagef("--name is empty: give the job a name, or leave out --name (aio2)")
+	}
 	if o.reaper == "external" && o.numjobs != 1 {
 		return nil, usagef("--reaper=external runs one job (one shared ring): leave out --numjobs")
 	}
+	if o.reaper == "external" && o.plot != "" {
+		return nil, usagef("--plot: with --reaper=external another process reaps the events, so this one has no latencies to plot: leave out --plot")
+	}
 	return o, nil
+}
+
+// outputPath checks, before any work, that a file can be written at path
+// later: its directory exists and it is not a directory itself (found by
+// a walk through the docs, 2026-11-22: --plot and --cpuprofile failed
+// only after the run, or after laying out the file).
+func outputPath(path string) error {
+	if st, err := os.Stat(filepath.Dir(path)); err != nil || !st.IsDir() {
+		return fmt.Errorf("%s is not a directory", filepath.Dir(path))
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("it is a directory")
+	}
+	return nil
 }
 
 func errText(err error, otherwise string) string {
@@ -400,7 +425,8 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	for _, r := range results {
 		if r.read.errs+r.write.errs > 0 {
-			return fmt.Errorf("%d IOs failed (see io_errors)", r.read.errs+r.write.errs)
+			return fmt.Errorf("%d IOs failed (io_errors in the report), the first with errno %d: %v",
+				r.read.errs+r.write.errs, r.errno(), syscall.Errno(r.errno()))
 		}
 	}
 	return nil

@@ -418,6 +418,19 @@ func TestIOBlockDevice(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "larger than "+dev) {
 		t.Fatalf("--size beyond the device: status %d, %q", r.code, r.stderr)
 	}
+	// Read-only (losetup -r): the kernel opens it for writing and fails
+	// every write, so aio2 asks (BLKROGET). Before, the run started and
+	// exited 1 with every IO failed.
+	if err := exec.Command("blockdev", "--setro", dev).Run(); err != nil {
+		t.Fatalf("blockdev --setro: %v", err)
+	}
+	r = runBin(t, "io", "--filename="+dev, "--rw=randwrite", "--number=100")
+	if r.code != 2 || !strings.Contains(r.stderr, dev+" is a read-only block device") || strings.Count(r.stderr, "\n") != 1 {
+		t.Fatalf("writes to a read-only device: status %d, %q; want 2 and one line", r.code, r.stderr)
+	}
+	if r = runBin(t, "io", "--filename="+dev, "--number=100"); r.code != 0 {
+		t.Fatalf("reads from a read-only device: status %d\n%s", r.code, r.stderr)
+	}
 }
 
 // TestIOSmallRingOverflows: with a 4 KiB ring and 128 IOs in flight the

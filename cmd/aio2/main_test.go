@@ -105,6 +105,14 @@ func makeFile(t *testing.T, dir string, size int) string {
 func TestUserErrorsExitTwoWithOneLine(t *testing.T) {
 	dir := t.TempDir()
 	file := makeFile(t, dir, 1<<20)
+	plotDir := filepath.Join(dir, "plot.svg")
+	if err := os.Mkdir(plotDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	notRing := filepath.Join(dir, "zeros")
 	if err := os.WriteFile(notRing, make([]byte, 8192), 0o644); err != nil {
 		t.Fatal(err)
@@ -124,6 +132,15 @@ func TestUserErrorsExitTwoWithOneLine(t *testing.T) {
 		{"bad reaper", []string{"io", "--reaper=many"}, "--reaper=many"},
 		{"bad clocksource", []string{"io", "--clocksource=sundial"}, "--clocksource=sundial: use cpu or clock_gettime"},
 		{"bad plot name", []string{"io", "--plot=x.gif"}, ".svg or .png"},
+		// Output paths are checked before the run (a walk through the
+		// docs, 2026-11-22, found them failing only after it).
+		{"plot in no directory", []string{"io", "--plot=" + filepath.Join(dir, "missing", "x.svg")}, "is not a directory"},
+		{"plot named as a directory", []string{"io", "--plot=" + plotDir}, "it is a directory"},
+		{"plot with an external reaper", []string{"io", "--plot=x.svg", "--reaper=external"}, "no latencies to plot"},
+		{"cpuprofile in no directory", []string{"io", "--cpuprofile=" + filepath.Join(dir, "missing", "p")}, "is not a directory"},
+		{"empty file", []string{"io", "--filename=" + empty}, "is empty"},
+		{"empty name", []string{"io", "--name="}, "--name is empty"},
+		{"made file's size not aligned", []string{"io", "--directory=" + dir, "--size=4097"}, "use --size=4096 or another multiple of"},
 		{"unknown flag", []string{"io", "--colour=blue"}, "flag provided but not defined"},
 		{"max-inflight beyond a context's", []string{"io", "--max-inflight=5000"}, "--max-inflight=5000: use at most 4096"},
 		{"fio boolean with a bad value", []string{"io", "--randrepeat=maybe"}, "-randrepeat: use 1 or 0"},

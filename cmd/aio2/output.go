@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aio2/aio2/abi"
@@ -186,7 +187,10 @@ func (s *sideStats) fio(elapsed time.Duration) fioSide {
 	sec := elapsed.Seconds()
 	f := fioSide{IoBytes: s.bytes, IoKbytes: s.bytes >> 10, TotalIos: s.ios, ShortIos: s.short, Runtime: runtimeMs(elapsed, s.ios)}
 	if sec > 0 {
-		f.Iops = float64(s.ios) / sec
+		// As fio's rate: of the IOs that did not fail (io_completed
+		// accounts a failed io_u's error, not its block). A run whose
+		// IOs all failed at once had IOPS in the hundreds of thousands.
+		f.Iops = float64(s.ios-s.errs) / sec
 		f.BwBytes = int64(float64(s.bytes) / sec)
 		f.Bw = f.BwBytes >> 10
 	}
@@ -310,9 +314,17 @@ func writeNormal(w io.Writer, ri *runInfo, jobs []*jobResult) {
 			}
 			f := d.s.fio(j.elapsed)
 			fmt.Fprintf(w, "  %s: IOPS=%s, BW=%s/s (%s/%dmsec)\n", d.name, humanCount(f.Iops),
-				humanBytes(float64(f.BwBytes)), humanBytes(float64(f.IoBytes)), j.elapsed.Milliseconds())
+				humanBytes(float64(f.BwBytes)), humanBytes(float64(f.IoBytes)), f.Runtime)
+			if d.s.errs > 0 {
+				fmt.Fprintf(w, "    errors: io_errors=%d of %d IOs, first error=%d (%s)\n", d.s.errs, d.s.ios,
+					d.s.firstErr, syscall.Errno(d.s.firstErr).Error())
+			}
 			if f.LatNs.N == 0 {
-				fmt.Fprintf(w, "    latency: not measured here (another process reaped the events)\n")
+				if o.reaper == "external" {
+					fmt.Fprintf(w, "    latency: not measured here (another process reaped the events)\n")
+				} else {
+					fmt.Fprintf(w, "    latency: none (failed IOs are not timed)\n")
+				}
 				continue
 			}
 			for _, l := range []struct {

@@ -76,7 +76,19 @@ func openTarget(ctx context.Context, o *ioOptions, stderr io.Writer, made func(p
 			unix.Close(fd)
 		}
 	}()
+	// The kernel opens a read-only block device (BLKROSET, losetup -r, a
+	// write-protected disk) for writing and fails each write with EPERM:
+	// found by a walk through the docs, 2026-11-22, as a run whose IOs
+	// all failed, where a usage error was promised.
+	if t.isBlock && o.writes() {
+		if ro, err := unix.IoctlGetInt(fd, unix.BLKROGET); err == nil && ro != 0 {
+			return nil, usagef("--filename=%s is a read-only block device: use --rw=read or --rw=randread, or a writable target", o.filename)
+		}
+	}
 	have := st.Size()
+	if st.Mode().IsRegular() && have == 0 {
+		return nil, usagef("--filename=%s is empty: give a file with data, or leave out --filename and aio2 makes one", o.filename)
+	}
 	if t.isBlock {
 		end, err := unix.Seek(fd, 0, io.SeekEnd)
 		if err != nil {
@@ -144,6 +156,20 @@ func makeTarget(ctx context.Context, o *ioOptions, stderr io.Writer, made func(p
 	if size == 0 {
 		size = 1 << 30
 	}
+	// Refused before a byte is written: the lay-out writes every block,
+	// and a --size=1t typo would fill the file system first (found by a
+	// walk through the docs, 2026-11-22).
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(dir, &sfs); err == nil {
+		if free := int64(sfs.Bavail) * sfs.Bsize; size > free {
+			where := "--directory=" + dir
+			if o.directory == "" {
+				where = "the temp dir " + dir
+			}
+			return nil, usagef("%s has %s free, less than --size=%s: use a smaller --size or another --directory",
+				where, humanBytes(float64(free)), humanBytes(float64(size)))
+		}
+	}
 	f, err := os.CreateTemp(dir, "aio2-io-*.dat")
 	if err != nil {
 		return nil, usagef("--directory=%s: cannot create a file there (%v): use another --directory", dir, unwrapPath(err))
@@ -175,7 +201,8 @@ func makeTarget(ctx context.Context, o *ioOptions, stderr io.Writer, made func(p
 		return t, err
 	}
 	if size%int64(max(t.align, 1)) != 0 {
-		return t, usagef("--size=%d is not a multiple of the O_DIRECT alignment (%d bytes) of %s", size, t.align, dir)
+		return t, usagef("--size=%d is not a multiple of the O_DIRECT alignment (%d bytes) of %s: use --size=%d or another multiple of %d",
+			size, t.align, dir, max(int64(t.align), size/int64(t.align)*int64(t.align)), t.align)
 	}
 	if err := fill(ctx, t, stderr); err != nil {
 		return t, err

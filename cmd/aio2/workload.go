@@ -689,7 +689,7 @@ func (j *job) runExternal(ctx context.Context) error {
 			progress, lastLeft = time.Now(), left
 			return nil
 		}
-		if time.Since(progress) > j.o.timeout {
+		if j.o.timeout > 0 && time.Since(progress) > j.o.timeout {
 			return fmt.Errorf("--timeout=%s: %d events were not reaped from %s by another process", j.o.timeout, j.kctx.Inflight(), j.sharedPath)
 		}
 		return nil

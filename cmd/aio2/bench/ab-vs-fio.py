@@ -13,7 +13,7 @@ side by side, against the same reference.
 
 A build may carry extra flags after a comma: /tmp/aio2-new,--attrs=latency.
 """
-import argparse, statistics, sys
+import argparse, random, statistics, sys
 
 from benchrun import add_job_args, fio_cmd, job_flags, run
 
@@ -38,9 +38,20 @@ def main():
     for k, v in res.items():
         iops = statistics.median(x["iops"] for x in v)
         cpu = statistics.median(x["cpu_us"] for x in v)
-        ri = statistics.median(x["iops"] / f["iops"] for x, f in zip(v, res["fio"]))
+        ratios = [x["iops"] / f["iops"] for x, f in zip(v, res["fio"])]
+        ri = statistics.median(ratios)
         rc = statistics.median(x["cpu_us"] / f["cpu_us"] for x, f in zip(v, res["fio"]))
-        print(f"{k:40s} IOPS {iops:9.0f} ratio {ri:.3f}   CPU/IO {cpu:6.2f}us ratio {rc:.3f}")
+        lo, hi = median_interval(ratios)
+        print(f"{k:40s} IOPS {iops:9.0f} ratio {ri:.3f} [{lo:.3f}, {hi:.3f}]   CPU/IO {cpu:6.2f}us ratio {rc:.3f}")
+    print("[lo, hi]: a 95 % bootstrap interval of the median IOPS ratio (resampling the reps, 2000 times, seed 1)")
+
+
+def median_interval(xs, n=2000, seed=1):
+    """A percentile bootstrap interval (95 %) of the median of xs: how far
+    the median ratio could move on another series of as many reps."""
+    rng = random.Random(seed)
+    meds = sorted(statistics.median(rng.choices(xs, k=len(xs))) for _ in range(n))
+    return meds[int(0.025 * n)], meds[int(0.975 * n) - 1]
 
 
 if __name__ == "__main__":

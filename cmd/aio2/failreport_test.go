@@ -1,0 +1,85 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A run whose IOs all failed (a walk through the docs found one, on a
+// read-only block device, 2026-11-22) reports them as failures: IOPS of
+// the IOs that did not fail (fio's rate; it was 353 k for 32 failures in
+// no time), the errors and the first errno in the text report (which
+// pointed at a JSON-only key), no latency, and not the external reaper's
+// "another process reaped the events", which this run did not have.
+func TestReportOfFailedIOs(t *testing.T) {
+	o, err := parseIOFlags([]string{"--rw=randwrite"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := &jobResult{name: "aio2", jobs: 1, read: newSideStats(false), write: newSideStats(false),
+		elapsed: 90 * time.Microsecond, attrs: newAttrStats(nil)}
+	j.write.ios, j.write.errs, j.write.firstErr = 32, 32, int64(syscall.EPERM)
+	var out bytes.Buffer
+	writeNormal(&out, &runInfo{opts: o, elapsed: time.Millisecond}, []*jobResult{j})
+	text := out.String()
+	for _, want := range []string{
+		"write: IOPS=0, BW=0B/s (0B/1msec)",
+		"errors: io_errors=32 of 32 IOs, first error=1 (operation not permitted)",
+		"latency: none (failed IOs are not timed)",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("report lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "another process") {
+		t.Errorf("an inline run's report blames another process:\n%s", text)
+	}
+	if f := j.write.fio(j.elapsed); f.Iops != 0 || f.TotalIos != 32 || f.Runtime != 1 {
+		t.Errorf("JSON side: iops %v total_ios %d runtime %d; want 0, 32, 1", f.Iops, f.TotalIos, f.Runtime)
+	}
+}
+
+// A --size the file system cannot hold is refused before the lay-out
+// writes anything (before, it wrote until the file system was full, then
+// failed with two lines). The file system is a 16 MiB tmpfs, so that a
+// regression fills that, not the machine's disk.
+func TestIOSizeBeyondFreeSpace(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=16m"); err != nil {
+		requirePriv(t, "mount tmpfs: "+err.Error())
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	r := runBin(t, "io", "--directory="+dir, "--direct=0", "--size=64m")
+	if r.code != 2 || !strings.Contains(r.stderr, "free, less than --size=64MiB") || strings.Count(r.stderr, "\n") != 1 {
+		t.Fatalf("status %d, %q; want 2 and one line", r.code, r.stderr)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("left behind: %v", left)
+	}
+}
+
+// --timeout=0 in external mode waits as long as it takes, as reap's
+// --timeout=0 does (a walk through the docs found it the opposite: exit
+// 1 at the first check). The reaper starts a second after the run.
+func TestIOExternalTimeoutZeroWaits(t *testing.T) {
+	dir := t.TempDir()
+	needDirect(t, dir)
+	file := makeFile(t, dir, 1<<20)
+	cmd, rest, stderr, ringPath, efd := startExternal(t, "--filename="+file, "--number=256", "--iodepth=8",
+		"--max-inflight=64", "--timeout=0", "--output-format=json")
+	time.Sleep(time.Second)
+	if r := runBin(t, "reap", "--timeout=30", "--eventfd="+efd, ringPath); r.code != 0 {
+		t.Fatalf("reap: %d %s", r.code, r.stderr)
+	}
+	if n := finishExternal(t, cmd, rest, stderr).Jobs[0].Read.TotalIos; n != 256 {
+		t.Fatalf("%d IOs, want 256", n)
+	}
+}
