@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/binary"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,10 @@ import (
 // openRegion opens the file at path for reading and returns its size.
 // Errors a user can fix are usage errors.
 func openRegion(path string) (*os.File, int64, error) {
+	// Stat first: opening a FIFO for reading would wait for a writer.
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return nil, 0, notRegular(path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -29,10 +34,62 @@ func openRegion(path string) (*os.File, int64, error) {
 	}
 	if !st.Mode().IsRegular() {
 		f.Close()
-		return nil, 0, usagef("%s is not a regular file or memfd, so it cannot hold a ring", path)
+		return nil, 0, notRegular(path)
 	}
 	return f, st.Size(), nil
 }
+
+// notRegular is the usage error for a PATH that is not a regular file
+// (a device such as /dev/null, a directory, a FIFO): only a regular file
+// or a memfd can hold a ring region.
+func notRegular(path string) error {
+	return usagef("%s is not a regular file or memfd, so it cannot hold a ring", path)
+}
+
+// onePath checks that fs, parsed, left exactly one argument, PATH, and
+// returns it. The flag package stops at the first argument that is not a
+// flag, so flags given after PATH are left as arguments: the error says
+// so rather than only asking for one PATH.
+func onePath(fs *flag.FlagSet, cmd string) (string, error) {
+	if fs.NArg() > 1 {
+		for _, a := range fs.Args()[1:] {
+			if strings.HasPrefix(a, "-") && a != "-" {
+				return "", usagef("%s: flags go before PATH: %q comes after %q (aio2 %s [flags] PATH)", cmd, a, fs.Arg(0), cmd)
+			}
+		}
+	}
+	if fs.NArg() != 1 {
+		return "", usagef("%s: give one PATH (a file or /proc/PID/fd/N holding a ring region)", cmd)
+	}
+	return fs.Arg(0), nil
+}
+
+// atByteOf names the origin of an abi error's byte offset: the same
+// fault was reported by ring inspect at an offset in the data area and
+// by reap at one in the record, both as "at byte N". base is subtracted
+// from the offset first (to count from a record's start rather than from
+// the start of the buffer it was decoded in). Other errors are returned
+// as they are.
+func atByteOf(err error, base int, origin string) error {
+	var ae *abi.Error
+	if !errors.As(err, &ae) {
+		return err
+	}
+	return &placedError{e: ae, off: ae.Off - base, origin: origin}
+}
+
+// placedError is an abi.Error whose offset names its origin.
+type placedError struct {
+	e      *abi.Error
+	off    int
+	origin string
+}
+
+func (p *placedError) Error() string {
+	return fmt.Sprintf("abi: %s at byte %d of %s: %s", p.e.What, p.off, p.origin, p.e.Msg)
+}
+
+func (p *placedError) Unwrap() error { return p.e }
 
 // readTo extends b, the file's first len(b) bytes, to its first n bytes
 // (n at most the file's size). It reads only what b lacks: the header
@@ -98,10 +155,13 @@ func cmdInspect(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return usagef("ring inspect: give one PATH (a file or /proc/PID/fd/N holding a ring region)")
+	path, err := onePath(fs, "ring inspect")
+	if err != nil {
+		return err
 	}
-	path := fs.Arg(0)
+	if *limit < 0 {
+		return usagef("--limit=%d: use 0 (all) or more", *limit)
+	}
 	b, err := readRegion(path)
 	if err != nil {
 		return err
@@ -187,6 +247,9 @@ func inspectRegion(path string, b []byte, limit int, stdout io.Writer) error {
 				err = abi.ValidateEvent(&ev, int(pos))
 			}
 			if err != nil {
+				// The offset counts from the data area's start, where
+				// reap's counts from the record's.
+				err = atByteOf(err, 0, "the data area")
 				skipped()
 				fmt.Fprintf(w, "  0x%08x  MALFORMED EVENT len=%d: %v\n", at, rh.Len, err)
 				return fmt.Errorf("malformed record at %#x: %w", at, err)

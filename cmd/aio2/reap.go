@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -107,14 +109,15 @@ func reap(args []string, stdout io.Writer) error {
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return usagef("reap: give one PATH (a file or /proc/PID/fd/N holding a ring region)")
+	path, err := onePath(fs, "reap")
+	if err != nil {
+		return err
 	}
 	if *threads < 1 || *threads > 256 {
 		return usagef("--threads=%d: use 1 to 256", *threads)
 	}
 	if *count < 0 {
-		return usagef("--count=%d: must be positive", *count)
+		return usagef("--count=%d: use 0 (no limit) or more", *count)
 	}
 	if *format != "normal" && *format != "json" {
 		return usagef("--output-format=%s: use normal or json", *format)
@@ -130,7 +133,11 @@ func reap(args []string, stdout io.Writer) error {
 		}
 		defer unix.Close(efd)
 	}
-	path := fs.Arg(0)
+	// ring.Open refuses what is not a regular file with a bare EINVAL
+	// ("open: invalid argument" for /dev/null): say what is wrong.
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return notRegular(path)
+	}
 	reg, err := ring.Open(path)
 	if err != nil {
 		return openRingError(path, err)
@@ -171,6 +178,31 @@ func reap(args []string, stdout io.Writer) error {
 			return notRing(path, err)
 		}
 	}
+	// SIGINT and SIGTERM stop the reapers as --timeout does: each
+	// finishes the batch it claimed (every claimed event is counted) and
+	// the summary is printed, stopped by "interrupted", status 0. The
+	// first signal restores the default action, so a second one ends the
+	// process at once. Caught until the summary is printed.
+	sigc := make(chan os.Signal, 1)
+	sigDone := make(chan struct{})
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	var sigWG sync.WaitGroup
+	sigWG.Add(1)
+	go func() {
+		defer sigWG.Done()
+		select {
+		case <-sigc:
+			signal.Reset(os.Interrupt, syscall.SIGTERM)
+			stoppedBy.CompareAndSwap(nil, "interrupted")
+			stop.Store(true)
+		case <-sigDone:
+		}
+	}()
+	defer func() {
+		signal.Stop(sigc)
+		close(sigDone)
+		sigWG.Wait()
+	}()
 	var wg sync.WaitGroup
 	for i, rp := range rps {
 		wg.Add(1)
@@ -485,7 +517,9 @@ func reapLoop(rp *ring.Reaper, reg *ring.Region, t *reapTotals, c reapCtl) error
 				// Take the valid events before it first, alone.
 				upTo = good
 			default:
-				return fmt.Errorf("malformed event at head %#x + %d bytes of events (not claimed): %w", h, off, err)
+				// off is 0 here (no valid event before it): offsets
+				// count from the record's start, at head.
+				return fmt.Errorf("malformed event at head %#x (not claimed): %w", h, atByteOf(err, off, "the record"))
 			}
 			continue
 		}
@@ -502,7 +536,7 @@ func reapLoop(rp *ring.Reaper, reg *ring.Region, t *reapTotals, c reapCtl) error
 		for off := 0; off < len(recs); {
 			next, err := abi.NextEvent(recs, off, &ev)
 			if err != nil {
-				return fmt.Errorf("malformed event in the batch claimed at head %#x: %w", h, err)
+				return fmt.Errorf("malformed event in the batch claimed at head %#x: %w", h, atByteOf(err, 0, "the batch's events, PADs left out"))
 			}
 			got += uint32(next - off)
 			t.events++

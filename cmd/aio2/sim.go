@@ -36,6 +36,9 @@ func cmdSimCheck(args []string, stdout io.Writer) error {
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
 	switch cfg.Bound {
 	case sim.BoundCI, sim.BoundFull, sim.BoundLarge:
 	default:
@@ -58,4 +61,14 @@ func cmdSimCheck(args []string, stdout io.Writer) error {
 		return fmt.Errorf("sim check: %d of %d items did not meet their expectation", bad, len(res.Items))
 	}
 	return nil
+}
+
+// noArgs refuses arguments left after the flags: sim check and sim size
+// take none, and the flag package stops at the first one, so flags after
+// it were silently ignored too.
+func noArgs(fs *flag.FlagSet) error {
+	if fs.NArg() == 0 {
+		return nil
+	}
+	return usagef("%s: unexpected argument %q (it takes only flags, --name=value)", fs.Name(), fs.Arg(0))
 }

@@ -24,6 +24,9 @@ func cmdSimSize(args []string, stdout io.Writer) error {
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
 	var cfg sim.SizeConfig
 	cfg.Seed = *seed
 	for _, s := range splitList(*rates) {
@@ -55,8 +58,13 @@ func cmdSimSize(args []string, stdout io.Writer) error {
 	if cfg.Duration, err = parseSeconds(*dur); err != nil || cfg.Duration <= 0 {
 		return usagef("--duration=%s: use a positive duration", *dur)
 	}
-	if *svg != "" && !strings.HasSuffix(*svg, ".svg") {
-		return usagef("--svg=%s: the name must end in .svg", *svg)
+	if *svg != "" {
+		if !strings.HasSuffix(*svg, ".svg") {
+			return usagef("--svg=%s: the name must end in .svg", *svg)
+		}
+		if err := outputPath(*svg); err != nil {
+			return usagef("--svg=%s: %v", *svg, err)
+		}
 	}
 	res, err := sim.Size(cfg, stdout)
 	if err != nil {
