@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -81,5 +82,36 @@ func TestIOExternalTimeoutZeroWaits(t *testing.T) {
 	}
 	if n := finishExternal(t, cmd, rest, stderr).Jobs[0].Read.TotalIos; n != 256 {
 		t.Fatalf("%d IOs, want 256", n)
+	}
+}
+
+// A stdout reader that goes away (aio2 io | head -1) does not kill the
+// run before it removes the file it made: before, the report's write
+// raised SIGPIPE, which ended the process with the file left behind.
+func TestIOClosedStdoutLeavesNoFile(t *testing.T) {
+	dir := t.TempDir()
+	needDirect(t, dir)
+	cmd := exec.Command(bin, "io", "--directory="+dir, "--size=16M", "--number=2000")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = w
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	r.Close() // nobody reads: the report's first write gets EPIPE
+	err = cmd.Wait()
+	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() {
+		t.Fatalf("killed by %v (stderr %q)", ws.Signal(), stderr.String())
+	}
+	if err == nil || !strings.Contains(stderr.String(), "broken pipe") {
+		t.Errorf("exit %v, stderr %q; want a failure that says broken pipe", err, stderr.String())
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("left behind: %v", left)
 	}
 }

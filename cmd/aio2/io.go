@@ -411,12 +411,18 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 		}
 		results = results[:1]
 	}
+	// The report is the run's result: a write that fails (a full disk, a
+	// reader gone: EPIPE, SIGPIPE being ignored) fails the command.
+	rw := &errWriter{w: stdout}
 	if o.format == "json" {
-		if err := writeJSON(stdout, ri, results); err != nil {
+		if err := writeJSON(rw, ri, results); err != nil {
 			return err
 		}
 	} else {
-		writeNormal(stdout, ri, results)
+		writeNormal(rw, ri, results)
+	}
+	if rw.err != nil {
+		return fmt.Errorf("writing the report: %w", rw.err)
 	}
 	if o.plot != "" {
 		if err := writePlot(o.plot, results); err != nil {
@@ -485,6 +491,11 @@ func catchInterrupts(o *ioOptions, stderr io.Writer) (context.Context, *interrup
 	in := &interrupts{o: o, stderr: stderr, sigc: make(chan os.Signal, 2), done: make(chan struct{}),
 		exited: make(chan struct{}), cancel: cancel}
 	signal.Notify(in.sigc, os.Interrupt, syscall.SIGTERM)
+	// A reader that goes away (aio2 io | head -3) would kill the process
+	// by SIGPIPE at its next write to stdout, before it removed the file
+	// it made (found 2026-11-22). Ignored, the write fails with EPIPE
+	// instead, and the cleanups run.
+	signal.Ignore(syscall.SIGPIPE)
 	go in.loop()
 	return ctx, in
 }
@@ -567,6 +578,22 @@ func tvDur(tv unix.Timeval) time.Duration {
 }
 
 // isTerminal reports whether w is a terminal.
+// errWriter keeps the first error of the writes to w, and drops the
+// writes after it.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(b []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(b)
+	e.err = err
+	return n, err
+}
+
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
