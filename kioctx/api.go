@@ -83,9 +83,16 @@ const (
 // Params returns the parameters as granted by Setup.
 func (c *Context) Params() abi.Params { return c.params }
 
-// Eventfd returns the context's eventfd: the caller's, if it passed one,
-// or one the context made (closed by Destroy). It is signalled once per
-// batch of published events and may be used in any epoll loop.
+// Eventfd returns the context's eventfd: the caller's, if it passed one
+// (params.eventfd; it must stay open until Destroy), or one the context
+// made when params.eventfd was -1 (closed by Destroy). It is signalled
+// once per batch of published events, unless a reaper set UF_NO_EVENTFD,
+// and also, with no event, when the ring dies and at Destroy, so that
+// reapers asleep on it see F_DEAD. While GetEvents callers are collecting
+// native completions, the context leaves them unsignalled ("lazy" mode,
+// docs/kioctx.md): a native completion then reaches the ring and the
+// eventfd up to a few milliseconds late, once, when nobody calls
+// GetEvents any more. It may be used in any epoll loop.
 func (c *Context) Eventfd() int { return c.efd }
 
 // Region returns the mapped ring: for version 2 the header and data area
@@ -105,7 +112,7 @@ func (c *Context) Inflight() int { return c.inflight() }
 
 // GetEventsContext is GetEvents with a context.Context in place of the
 // timeout: it waits until min events are available or ctx is done (then
-// it returns what it has with ctx.Err()).
+// it returns what it has with ctx.Err(), which wraps no errno).
 func (c *Context) GetEventsContext(ctx context.Context, min int, buf []byte) (int, error) {
 	return c.getEvents(ctx, min, buf, -1)
 }
@@ -114,9 +121,20 @@ func (c *Context) GetEventsContext(ctx context.Context, min int, buf []byte) (in
 // first flushing the overflow list, and waits until at least min events
 // have been copied or timeout expires. timeout < 0 waits forever; 0 does
 // not wait. It returns the bytes written; walk them with abi.NextEvent.
-// When fewer than min events came in time it returns them with
-// ErrTimeout. min counts events, not bytes; at most as many events as fit
-// in buf are copied.
+// min counts events, not bytes. It also returns, with a nil error and
+// possibly fewer than min events, once buf has less than max_event_bytes
+// left: no next event is sure to fit (so for min events, give min times
+// max_event_bytes, or loop).
+//
+// buf[:n] holds whole events whatever the error: consume them, or they
+// are lost. Errors: ErrTimeout (fewer than min events came in time);
+// ErrDestroyed (Destroy ran: it wakes every waiting caller, and is the
+// way to end a GetEvents with timeout < 0 that nothing will satisfy);
+// ErrBufTooSmall; a *ring.CorruptError (this call's reaper found the ring
+// corrupt: the ring is killed, and later calls serve the overflow list);
+// an *Error with Op "getevents" for a failing io_getevents, wrapping its
+// errno (EINVAL: the kernel context is gone, and the iocbs it held were
+// completed with -EIO).
 func (c *Context) GetEvents(min int, buf []byte, timeout time.Duration) (int, error) {
 	return c.getEvents(nil, min, buf, timeout)
 }

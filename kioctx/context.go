@@ -14,7 +14,13 @@ import (
 )
 
 // Context is an io_setup2 context. Its methods are safe for concurrent
-// use; Destroy must be the last call.
+// use, with one exception: Destroy must be the last call. GetEvents and
+// GetEventsContext callers already waiting when Destroy runs are woken
+// and return ErrDestroyed, as do Submit, GetEvents, Reap and the other
+// calls made after Destroy. But Reap and IssueSync running while Destroy
+// runs, and the slices and files Region and RingFile returned, use what
+// Destroy unmaps and closes: the caller must not race them with it, nor
+// use those after it.
 type Context struct {
 	params abi.Params
 	eng    *attrs.Engine

@@ -61,7 +61,12 @@
 // (package abi), ring protocols (package ring), attribute collection
 // (package attrs), command-line presentation (cmd/aio2).
 //
-// Errors are *Error values (or *abi.Error for malformed input) that unwrap
-// to the errno a kernel implementation would return, so
-// errors.Is(err, unix.EAGAIN) works.
+// Errors are, for the most part, *Error values (or *abi.Error for
+// malformed input) that unwrap to the errno a kernel implementation would
+// return, so errors.Is(err, unix.EAGAIN) works. The exceptions: a corrupt
+// ring found by Reap or GetEvents is a *ring.CorruptError (EUCLEAN);
+// GetEventsContext returns ctx.Err(); Setup wraps the ring package's
+// errors for the shared ring's memfd and mapping (fmt.Errorf with %w, so
+// errors.Is still reaches the errno). Reap and GetEvents return whole
+// events together with their errors: consume buf[:n] whatever the error.
 package kioctx

@@ -12,8 +12,12 @@ import (
 // implementation of io_setup2 would return, so callers test it with
 // errors.Is(err, unix.EAGAIN).
 type Error struct {
-	// Op is the call: "setup", "submit", "getevents", "cancel", "destroy",
-	// "issue-sync", "reap", "alignedbuf", "register".
+	// Op names what failed: "setup", "submit", "getevents", "cancel",
+	// "issue-sync", "reap", "alignedbuf", "register", "statx" (DIOAlign),
+	// or "context" (ErrDestroyed, from any call). A pre-boxed error
+	// keeps one Op wherever it is returned: ErrBufTooSmall says
+	// "getevents" from Reap too, and IssueSync's refusals of the iocb
+	// itself say "submit", as Submit's would.
 	Op string
 	// Msg says what is wrong.
 	Msg string

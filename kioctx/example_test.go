@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -33,7 +34,10 @@ func Example_epoll() {
 	unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, sock[0], &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(sock[0])})
 
 	// Two NOOPs in one batch: one eventfd signal.
-	c.Submit([]kioctx.Iocb{{Opcode: abi.OpNoop, Data: 1}, {Opcode: abi.OpNoop, Data: 2}})
+	if _, err := c.Submit([]kioctx.Iocb{{Opcode: abi.OpNoop, Data: 1}, {Opcode: abi.OpNoop, Data: 2}}); err != nil {
+		fmt.Println(err)
+		return
+	}
 	unix.Write(sock[1], []byte("ping"))
 
 	evs := make([]unix.EpollEvent, 4)
@@ -104,8 +108,18 @@ func Example_directIO() {
 		if op == abi.OpPread {
 			clear(buf)
 		}
-		c.Submit([]kioctx.Iocb{{Opcode: op, Fd: int32(f.Fd()), Buf: buf[:4096], Attrs: lat}})
-		n, _ := c.GetEvents(1, out, -1)
+		// Submit refuses an iocb it cannot accept (EINVAL for a length
+		// the file's O_DIRECT alignment does not allow, say): then no
+		// event will come, and waiting for one would wait for ever.
+		if _, err := c.Submit([]kioctx.Iocb{{Opcode: op, Fd: int32(f.Fd()), Buf: buf[:4096], Attrs: lat}}); err != nil {
+			fmt.Println(err)
+			return
+		}
+		n, err := c.GetEvents(1, out, 5*time.Second)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
 		var ev abi.Event
 		abi.NextEvent(out[:n], 0, &ev)
 		it := abi.NewAttrIter(ev.Attrs)

@@ -38,8 +38,10 @@ type legacy struct {
 	// rules that out otherwise). From then on events wait in held, and
 	// GetEvents serves them; the version 1 format has no F_DEAD to tell
 	// other reapers, and what was published and not reaped is lost, as
-	// in a dead version 2 ring (docs/abi.md, section 10, note 15).
-	dead bool
+	// in a dead version 2 ring (docs/abi.md, section 10, note 15). It
+	// is set under the context's lock and loaded without it by Reap,
+	// which then sends the caller to GetEvents.
+	dead atomic.Bool
 	held fifo[abi.IoEvent]
 }
 
@@ -47,7 +49,7 @@ type legacy struct {
 // kills it if Append refuses ev: only a bad head can make it).
 func (l *legacy) produce(ev abi.IoEvent, a *reapAcct) {
 	a.produced++
-	if !l.dead {
+	if !l.dead.Load() {
 		if l.prod.Append(ev) == nil {
 			l.batch = append(l.batch, ev)
 			return
@@ -61,10 +63,10 @@ func (l *legacy) produce(ev abi.IoEvent, a *reapAcct) {
 // to held, ahead of later ones, and what was published counts as reaped
 // (nobody can take it reliably from a ring whose head is bad).
 func (l *legacy) kill(a *reapAcct) {
-	if l.dead {
+	if l.dead.Load() {
 		return
 	}
-	l.dead = true
+	l.dead.Store(true)
 	l.prod.Rollback()
 	for _, ev := range l.batch {
 		l.held.push(ev)
@@ -109,7 +111,7 @@ func newLegacy(shared bool, nr uint32) (*legacy, error) {
 // slots. A head out of range, or one that moved further than there were
 // events, is not believed.
 func (l *legacy) noteHead(a *reapAcct) {
-	if l.dead {
+	if l.dead.Load() {
 		return
 	}
 	h := l.head.Load()
@@ -129,7 +131,7 @@ func (l *legacy) noteHead(a *reapAcct) {
 // reaper finds corrupt dies (kill); that call returns the error with what
 // it took, and later calls serve held.
 func (l *legacy) collect(dst []byte, a *reapAcct) (n, cnt int, err error) {
-	if !l.dead {
+	if !l.dead.Load() {
 		// The reaper believes head and tail: a head a reaper left just
 		// past tail makes the ring look full of events nobody produced.
 		// Check head against what is known to be unreaped first.
@@ -141,7 +143,7 @@ func (l *legacy) collect(dst []byte, a *reapAcct) (n, cnt int, err error) {
 				Msg: fmt.Sprintf("legacy head %d leaves more events before tail %d than were published and not reaped (%d)", h, t, a.published-a.reaped)}
 		}
 	}
-	for !l.dead {
+	for !l.dead.Load() {
 		max := min((len(dst)-n)/abi.EventHeaderBytes, len(l.evs))
 		if max == 0 {
 			return n, cnt, nil
@@ -173,6 +175,12 @@ func (l *legacy) collect(dst []byte, a *reapAcct) (n, cnt int, err error) {
 
 // reap is Reap for a version 1 context.
 func (l *legacy) reap(dst []byte) (int, error) {
+	if l.dead.Load() {
+		// What completes now waits in held, which only GetEvents
+		// serves (found by review, 2026-11-22: Reap returned 0 for
+		// ever, and a Reap-only caller stalled at max_inflight).
+		return 0, ErrNoRing
+	}
 	rp, _ := l.reapers.Get().(*ring.LegacyReaper)
 	if rp == nil {
 		r, err := ring.NewLegacyCASReaperAt(l.lr.Bytes())

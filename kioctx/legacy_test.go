@@ -173,6 +173,11 @@ func TestLegacyBadHeadLosesNothing(t *testing.T) {
 				t.Fatalf("Submit after the bad head: %d %v", n, err)
 			}
 			head.Store(old) // the reaper puts it back: too late, the ring is dead
+			// Reap sends the caller to GetEvents, which serves the events
+			// held since (before, it returned 0 and no error for ever).
+			if n, err := c.Reap(out); n != 0 || !errors.Is(err, ErrNoRing) {
+				t.Fatalf("Reap on the dead legacy ring = %d, %v; want 0, ErrNoRing", n, err)
+			}
 			got := map[uint64]int{}
 			for len(got) < 3 {
 				n, err := c.GetEvents(1, out, time.Second)

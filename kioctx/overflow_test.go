@@ -254,8 +254,11 @@ func TestCorruptHeadKillsRingNotContext(t *testing.T) {
 	if c.reg.Flags()&abi.FDead == 0 {
 		t.Fatalf("ring not dead after a corrupt head: flags %#x", c.reg.Flags())
 	}
-	if _, err := c.Reap(make([]byte, 8*c.maxEv)); err == nil {
-		t.Log("Reap on the dead ring returned no error")
+	// Reap sends the caller to GetEvents: it returned 0 and no error
+	// for ever before (found by review, 2026-11-22), and a caller that
+	// only reaps stalled at max_inflight.
+	if n, err := c.Reap(make([]byte, 8*c.maxEv)); n != 0 || !errors.Is(err, ErrNoRing) {
+		t.Fatalf("Reap on the dead ring = %d, %v; want 0, ErrNoRing", n, err)
 	}
 	out := make([]byte, 64*c.maxEv)
 	got := map[uint64]bool{}
@@ -328,6 +331,48 @@ func TestCorruptRecordKillsRingNotContext(t *testing.T) {
 		}
 	}
 	waitIdle(t, c)
+	if n := c.Inflight(); n != 0 {
+		t.Fatalf("Inflight %d after the ring died", n)
+	}
+}
+
+// Reap, like GetEvents, kills a ring in which it finds a corrupt record:
+// that call returns the error (EUCLEAN), later Reaps give ErrNoRing, and
+// the events produced afterwards come through GetEvents. Before (found
+// by review, 2026-11-22), every Reap failed at the same record, and the
+// events produced meanwhile waited behind it.
+func TestReapCorruptRecordKillsRing(t *testing.T) {
+	c := newCtx(t, 256, 4096, abi.SetupShared)
+	c.Submit(noops(0, 4))
+	waitIdle(t, c)
+	head := (*atomic.Uint32)(unsafe.Pointer(&c.Region()[abi.OffHead]))
+	head.Store(head.Load() + 8) // inside the first record
+	out := make([]byte, 64*c.maxEv)
+	if n, err := c.Reap(out); !errors.Is(err, ring.ErrCorrupt) || !errors.Is(err, unix.EUCLEAN) {
+		t.Fatalf("Reap on a ring with head inside a record = %d, %v; want EUCLEAN", n, err)
+	}
+	if c.reg.Flags()&abi.FDead == 0 {
+		t.Fatalf("ring not dead after Reap found it corrupt: flags %#x", c.reg.Flags())
+	}
+	if n, err := c.Reap(out); n != 0 || !errors.Is(err, ErrNoRing) {
+		t.Fatalf("Reap on the dead ring = %d, %v; want 0, ErrNoRing", n, err)
+	}
+	if n, err := c.Submit(noops(100, 8)); n != 8 || err != nil {
+		t.Fatalf("Submit after the ring died: %d %v", n, err)
+	}
+	got := 0
+	for got < 8 {
+		n, err := c.GetEvents(1, out, time.Second)
+		if err != nil {
+			t.Fatalf("GetEvents after %d of the new events: %v", got, err)
+		}
+		for _, ev := range events(t, out[:n]) {
+			if ev.Data < 100 || ev.Data >= 108 {
+				t.Fatalf("event %d: not one of the new events", ev.Data)
+			}
+			got++
+		}
+	}
 	if n := c.Inflight(); n != 0 {
 		t.Fatalf("Inflight %d after the ring died", n)
 	}

@@ -26,6 +26,9 @@ type regEntry struct {
 // file that is no longer O_DIRECT makes io_submit run the IO synchronously,
 // and a stale alignment leaves the check to the kernel (an EINVAL event
 // instead of an EINVAL from Submit); no accepted iocb is lost either way.
+// The worst case is an fd number reused for a socket or a pipe: its reads
+// then go to native AIO, where io_submit blocks until data comes, with the
+// context's lock held, so every other call on the context waits as long.
 // Registering an fd again refreshes what is kept. It fails with EBADF if
 // fd is not open.
 func (c *Context) RegisterFile(fd int) error {

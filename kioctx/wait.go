@@ -249,21 +249,7 @@ func (c *Context) collectLocked(dst []byte) (n, cnt int, err error) {
 		cnt += k
 		if rerr != nil {
 			err = rerr
-			var ce *ring.CorruptError
-			if errors.As(rerr, &ce) {
-				// Someone sharing the ring overwrote head or records
-				// in a way the producer cannot see (a head inside the
-				// published range, but not at a record). Stop using
-				// the ring, as when the producer finds head corrupt:
-				// what follows comes through getevents from the
-				// overflow list, instead of every later call failing
-				// here with the events queued behind. What is left in
-				// the ring past the corrupt record is lost (docs/abi.md,
-				// section 10, note 15).
-				c.prod.Kill(ce)
-				c.commitLocked()
-				c.signalEventfd() // reapers asleep elsewhere must see F_DEAD
-			}
+			c.killCorruptLocked(rerr)
 			break
 		}
 		if k == max {
@@ -286,18 +272,59 @@ func (c *Context) collectLocked(dst []byte) (n, cnt int, err error) {
 	return n, cnt, err
 }
 
+// killCorruptLocked kills the ring if err says a reaper found it
+// corrupt: someone sharing the ring overwrote head or records in a way the
+// producer cannot see (a head inside the published range, but not at a
+// record). The ring is then no longer used, as when the producer finds
+// head corrupt: what follows comes through GetEvents from the overflow
+// list, instead of every later call failing at the same head with the
+// events queued behind. What is left in the ring past the corrupt record
+// is lost (docs/abi.md, section 10, note 15).
+func (c *Context) killCorruptLocked(err error) {
+	var ce *ring.CorruptError
+	if !errors.As(err, &ce) {
+		return
+	}
+	if dead, _ := c.prod.Dead(); dead {
+		return
+	}
+	c.prod.Kill(ce)
+	c.commitLocked()
+	c.signalEventfd() // reapers asleep elsewhere must see F_DEAD
+}
+
 // Reap copies whole EVENT records from the ring into dst without a
 // syscall, skipping PADs, and returns the bytes copied (0 if the ring is
-// empty). Any number of goroutines may reap at once, with one another and
-// with reapers in other processes (the CAS protocol of spec section 4). It
-// takes at most len(dst)/max_event_bytes records, since a claimed record
-// cannot be given back. When the ring is empty and the overflow list is
-// not, it flushes the list (taking the context's lock) and reaps again.
+// empty). On a version 2 context any number of goroutines may reap at
+// once, with one another and with reapers in other processes (the CAS
+// protocol of spec section 4). On version 1 at most one reaper may run at
+// a time, counting GetEvents and reapers in other processes: the legacy
+// ring counts slots modulo its size, so a reaper that stalls while others
+// go round the ring can claim a stale copy (the ABA hazard;
+// ring.NewLegacyCASReaperAt), which is why Setup grants CAS_REAP to
+// version 2 only. It takes at most len(dst)/max_event_bytes records,
+// since a claimed record cannot be given back. When the ring is empty
+// and the overflow list is not, it flushes the list (taking the context's
+// lock) and reaps again.
+//
+// dst[:n] holds whole events whatever the error: consume them. Errors:
+// ErrDestroyed; ErrNoRing when the context has no ring (SETUP_NO_RING) or
+// the ring is dead (its head or a record was found corrupt), from when on
+// events come only through GetEvents; ErrBufTooSmall; a
+// *ring.CorruptError for a record this call found malformed (the events
+// before it are in dst, and the ring is killed, so later calls give
+// ErrNoRing).
 func (c *Context) Reap(dst []byte) (int, error) {
 	if c.dead.Load() {
 		return 0, ErrDestroyed
 	}
 	if c.region == nil {
+		return 0, ErrNoRing
+	}
+	if c.leg == nil && c.reg.Flags()&abi.FDead != 0 {
+		// Events go to the overflow list now, which only GetEvents
+		// pops (found by review, 2026-11-22: Reap returned 0 for
+		// ever, and a caller that only reaps stalled at max_inflight).
 		return 0, ErrNoRing
 	}
 	max := len(dst) / c.maxEv
@@ -329,6 +356,19 @@ func (c *Context) Reap(dst []byte) (int, error) {
 		c.commitLocked()
 		c.mu.Unlock()
 		out, _, err = rp.Reap(dst[:0], max)
+	}
+	if err != nil {
+		var ce *ring.CorruptError
+		if errors.As(err, &ce) {
+			// As GetEvents' reaper does (collectLocked): otherwise
+			// every later Reap fails at the same record, and the
+			// events produced meanwhile wait behind it.
+			c.mu.Lock()
+			if !c.destroyed {
+				c.killCorruptLocked(err)
+			}
+			c.mu.Unlock()
+		}
 	}
 	return len(out), err
 }
