@@ -29,7 +29,12 @@ const (
 	AttrOK          = 0
 	AttrUnsupported = 1 // unknown id, or no driver of this context serves it
 	AttrUnavailable = 2 // supported, but not measurable for this request
-	AttrError       = 3
+	// AttrError is ERROR, which the spec lists without defining: in
+	// aio2, the collector could not produce a value (package attrs gives
+	// it, say, for a TAG over 256 bytes that got past decoding). As only
+	// OK carries a value, the cause does not reach the reaper
+	// (docs/abi.md, section 10, note 9).
+	AttrError = 3
 )
 
 // IOCBFlags for attribute requests: none defined; must be 0.

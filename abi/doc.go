@@ -13,8 +13,10 @@
 // (package kioctx).
 //
 // Decoders never panic and never read outside the slice they are given,
-// whatever the bytes; they are fuzzed in package fuzz. Encoders and decoders
-// do not allocate.
+// whatever the bytes; they are fuzzed in package fuzz. Encoders allocate
+// only when dst lacks the capacity (append grows it); decoders and
+// validators allocate only the *Error of a fault (alloc_test.go checks
+// zero allocations on success).
 //
 // The C header aio2_abi.h in this directory states the same layout for
 // programs in other languages; a test compiles it with gcc and checks every

@@ -94,8 +94,13 @@ type Stamp struct {
 }
 
 // Collector measures some attributes. Implementations are safe for
-// concurrent use: kioctx calls them from submitting goroutines, pool
-// workers and the completion goroutine at once.
+// concurrent use: kioctx calls them at once from Submit, IssueSync,
+// GetEvents, Cancel and Destroy callers, pool workers and the completion
+// goroutine.
+//
+// The Engine calls Begin and End only for an IO that wants an id the
+// collector serves for t.Kind in that Engine (the first collector
+// registered for a pair wins it), and never for a Hookless collector.
 type Collector interface {
 	// Name identifies the collector in `aio2 features` and in errors.
 	Name() string
@@ -105,11 +110,21 @@ type Collector interface {
 	// Available reports whether id can be measured right now for t (for
 	// example, false without privilege); the id is then UNAVAILABLE.
 	Available(id uint16, t *Target) bool
-	// Begin is called on the thread that performs a synchronous IO, just
-	// before the syscall (pool driver), or just before io_submit (native).
+	// Begin is called on the thread that performs a synchronous IO (a
+	// pool worker or an IssueSync caller), just before the syscall, or
+	// on the submitting goroutine just before io_submit (native).
 	Begin(t *Target, s *Stamp)
-	// End is called on the same thread just after the syscall returns
-	// (pool), or in the completion goroutine (native).
+	// End is called once per IO, when it is done. After a synchronous
+	// IO it runs on Begin's thread, just after the syscall. For native
+	// IO it runs on whichever goroutine drains the completion: the
+	// completion goroutine, a GetEvents caller, Destroy, or Submit
+	// (which drains what io_submit completed). It also comes without any
+	// Begin: for a queued iocb cancelled before a pool worker took it (on
+	// the Cancel or Destroy caller), and for submitted NOOPs and the poll
+	// driver's iocbs (POLL, or a read or write on a pollable fd, whether
+	// its non-blocking first try in Submit finishes it or a poll
+	// completion drained later does), which get no Begin. Then s holds
+	// only kioctx's stamps and a zero Priv: End must tolerate that.
 	End(t *Target, s *Stamp)
 	// Append appends id's attribute (header, value, padding) for this IO.
 	// It is called only for ids Serves(t.Kind) has and Available allowed.

@@ -192,8 +192,10 @@ func (c *Cache) Begin(t *Target, s *Stamp) {
 	setCacheState(s, cacheStatArmed)
 }
 
-// End implements Collector. It runs on the same thread as Begin, just
-// after the read.
+// End implements Collector. After a Begin it runs on the same thread,
+// just after the read (pool workers are locked to their threads); a
+// queued read cancelled before it ran gets an End without a Begin, on
+// the Cancel or Destroy caller, which finds no state and does nothing.
 func (c *Cache) End(t *Target, s *Stamp) {
 	switch cacheState(s) {
 	case cacheBPFArmed:

@@ -88,8 +88,15 @@ func Wanted(reqs []byte) Mask {
 // errRequireAttrs is pre-boxed: the refusal path allocates nothing.
 var errRequireAttrs error = syscall.EOPNOTSUPP
 
-// Check applies IOCB_F_REQUIRE_ATTRS: it returns EOPNOTSUPP if any id in
-// reqs would come back UNSUPPORTED or UNAVAILABLE for t, nil otherwise.
+// Check applies IOCB_F_REQUIRE_ATTRS before the IO: it returns EOPNOTSUPP
+// if an id in reqs has no collector for t.Kind (it would come back
+// UNSUPPORTED, or UNAVAILABLE if another kind has one) or if its
+// collector's Available (not asked for TAG) says no for t; nil otherwise.
+// nil does not promise OK: what only the IO shows still comes back
+// UNAVAILABLE (DEVICE when no block request is seen, as for a hole; CACHE
+// when cachestat fails in End), or ERROR. Check may take tens of ms:
+// Available loads eBPF programs on first use (unless Prepare did) and
+// retries a failed load at most once a second, inside the caller.
 func (e *Engine) Check(reqs []byte, t *Target) error {
 	it := abi.NewAttrIter(reqs)
 	for {

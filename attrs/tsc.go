@@ -109,9 +109,13 @@ func StartTSC() {
 	})
 }
 
-// WaitTSC starts the calibration if need be and waits for it (at most 20
-// ms, once per process). It returns the TSC clock, or a *TSCError saying
-// why the TSC cannot be one here.
+// WaitTSC starts the calibration if need be and waits for it to end. The
+// calibration, once per process, sleeps tscCalibration (20 ms) from the
+// first StartTSC, so the wait ends about then: later if the sleep
+// overruns on a loaded machine (nothing bounds it), at once if the
+// calibration ended already or CheckTSC refused the TSC before sleeping.
+// It returns the TSC clock, or a *TSCError saying why the TSC cannot be
+// one here.
 func WaitTSC() (*TSC, error) {
 	StartTSC()
 	<-tsc.done

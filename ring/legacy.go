@@ -235,10 +235,15 @@ func NewLegacyReaperAt(mem []byte) (*LegacyReaper, error) {
 }
 
 // NewLegacyCASReaperAt is NewLegacyReaperAt for a reaper that shares the
-// ring with others and claims events with a compare-and-swap of head. It
-// exists to show the legacy ring's ABA hazard: head counts events modulo
-// nr, so a reaper that stalls between its load and its CAS while exactly a
-// multiple of nr events are reaped succeeds with a stale copy.
+// ring with others and claims events with a compare-and-swap of head: the
+// only way to share a version 1 ring, and what kioctx's version 1 Reap and
+// GetEvents use. The CAS does not make sharing safe: head counts events
+// modulo nr, so a reaper that stalls between its load and its CAS while a
+// multiple of nr events are reaped by others finds head back where it was,
+// succeeds with a stale copy: it delivers again events already delivered,
+// and the events now in those slots are never delivered. So only one
+// reaper at a time is safe on a version 1 ring; concurrent reapers are
+// safe only if none can stall that long.
 func NewLegacyCASReaperAt(mem []byte) (*LegacyReaper, error) {
 	lr, err := NewLegacyReaperAt(mem)
 	if lr != nil {

@@ -57,13 +57,23 @@ func sealedMemfd(name string, size int) (fd int, mem []byte, path string, err er
 	return fd, mem, fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), fd), nil
 }
 
-// Open maps read-write an existing file holding a version 2 ring, such as
-// another process's memfd by its /proc/PID/fd/N path. The header is
-// validated with abi before anything else is mapped; a bad header gets an
-// *abi.Error. A memfd must carry F_SEAL_SHRINK, since a file that can
-// shrink under the mapping would make reads fault; a file that cannot be
-// sealed at all (a regular file) is accepted, and its owner must not
-// truncate it.
+// Open maps read-write an existing regular file holding a version 2 ring,
+// such as another process's memfd by its /proc/PID/fd/N path. The header
+// is read and validated with abi against the file's size before anything
+// is mapped: a bad header, or a file too small for one, gets an
+// *abi.Error; what is not a regular file, an *os.PathError with EINVAL.
+//
+// Open does not ensure that the file cannot shrink. It refuses only a
+// file that could still be sealed but is not sealed against shrinking (a
+// memfd made with MFD_ALLOW_SEALING, without F_SEAL_SHRINK or
+// F_SEAL_SEAL), with an *os.PathError wrapping EPERM. It accepts a file
+// sealed with F_SEAL_SHRINK, and also one whose seals can no longer change
+// or that cannot be sealed at all: a plain file on tmpfs (/dev/shm), a
+// memfd made without MFD_ALLOW_SEALING or sealed with F_SEAL_SEAL alone,
+// a file on disk. Such a file's owner can truncate it while it is mapped,
+// and then an access past the new end faults with SIGBUS, which kills the
+// process unless the goroutine touching the ring runs under
+// debug.SetPanicOnFault (as cmd/aio2's reap does).
 func Open(path string) (*Region, error) {
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -51,11 +51,20 @@ func (rp *Reaper) Pending() uint32 { return rp.r.tail.Load() - rp.r.head.Load() 
 // Reap appends up to max whole EVENT records, in ring format, to dst and
 // returns the extended slice and the number of records. PAD records are
 // skipped, never delivered. All the records of one call are claimed with
-// one compare-and-swap of head (one store for a single reaper). n is 0 when
-// the ring is empty (check Region.Flags for F_OVERFLOW then). A record that
-// fails the checks of spec section 4 twice at the same head is reported as
-// a *CorruptError; records before it are delivered first. Reap never reads
-// outside the region and, once dst has the capacity, allocates nothing.
+// one compare-and-swap of head (one store for a single reaper).
+//
+// n is 0 when the ring is empty; then check Region.Flags. F_OVERFLOW:
+// events wait on the overflow list, which getevents serves. F_DEAD: the
+// producer has stopped using the ring, and its owner signals the eventfd
+// when it sets the flag so that a reaper asleep there wakes to see it.
+// Records published before F_DEAD stay reapable, so reap again after
+// seeing it; once the ring is empty, stop reaping it: every later event
+// comes only through getevents.
+//
+// A record that fails the checks of spec section 4 twice at the same head
+// is reported as a *CorruptError; records before it are delivered first.
+// Reap never reads outside the region and, once dst has the capacity,
+// allocates nothing.
 func (rp *Reaper) Reap(dst []byte, max int) (out []byte, n int, err error) {
 	if max <= 0 {
 		return dst, 0, nil
