@@ -21,8 +21,11 @@ const baseFeatures = abi.FeatNoDrop | abi.FeatSyscall | abi.FeatPoll | abi.FeatS
 // fields and a size below 64 are EINVAL (*abi.Error). A version above 2 is
 // granted 2. With SETUP_NO_RING no ring is mapped and events come only
 // through GetEvents. With SETUP_SHARED the ring lives in a sealed memfd
-// (RingFile). An io_setup EAGAIN is reported naming
-// /proc/sys/fs/aio-max-nr.
+// (RingFile). p.Eventfd -1 makes the context its own eventfd; any other
+// value is taken as the caller's eventfd (0 included: the zero value of
+// abi.Params names fd 0, which Setup refuses unless it is an eventfd),
+// which must stay open until Destroy. An io_setup EAGAIN is reported
+// naming /proc/sys/fs/aio-max-nr.
 func Setup(p *abi.Params, opts ...Option) (*Context, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
