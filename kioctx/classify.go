@@ -228,7 +228,10 @@ func notMultiple(v, a uint64) bool {
 // changes the process itself (clone, execve, exit, mmap, munmap, mprotect,
 // brk, signals, credentials, prctl, seccomp), that would confuse the Go
 // runtime (threads, signal masks, the address space), ioctl (arbitrary
-// device behaviour), and the AIO and io_uring calls themselves.
+// device behaviour), and the AIO and io_uring calls themselves. It does
+// allow close, which closes whatever fd it is given: closing one the
+// process still uses (the runtime's, the context's own eventfd or ring
+// memfd) is the caller's mistake, as it would be with close(2) itself.
 func SyscallAllowed(nr uint64) bool {
 	switch nr {
 	case unix.SYS_OPENAT, unix.SYS_OPENAT2, unix.SYS_CLOSE,
