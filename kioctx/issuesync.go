@@ -16,6 +16,7 @@ import (
 // as a plain syscall would; reads and writes on sockets and pipes wait for
 // readiness with poll(2). Errors of the IO itself come back in the event's
 // res; IssueSync returns an error only for an iocb Submit would refuse.
+// It is not on the allocation-free path: each call allocates its slot.
 func (c *Context) IssueSync(cb *Iocb, dst []byte) ([]byte, error) {
 	if c.dead.Load() {
 		return dst, ErrDestroyed
