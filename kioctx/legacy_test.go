@@ -223,3 +223,31 @@ func TestLegacyLargeRingGranted(t *testing.T) {
 		t.Fatalf("granted ring_bytes %d, want %d", p.RingBytes, want)
 	}
 }
+
+// Reap on a version 1 ring that its reaper finds corrupt kills the ring,
+// as GetEvents does: that call returns the CorruptError, later Reaps
+// ErrNoRing, and what completes afterwards comes through GetEvents.
+// Before (found by review, 2026-11-22), every Reap returned the same
+// CorruptError and the ring lived on.
+func TestLegacyReapKillsCorruptRing(t *testing.T) {
+	p := abi.Params{Size: abi.ParamsSize, Version: 1, Eventfd: -1, RingBytes: 4096, MaxInflight: 8}
+	c, err := Setup(&p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Destroy()
+	c.leg.head.Store(c.leg.nr + 1000)
+	out := make([]byte, 64*abi.EventHeaderBytes)
+	if n, err := c.Reap(out); n != 0 || !errors.Is(err, ring.ErrCorrupt) {
+		t.Fatalf("Reap with head beyond nr: %d, %v; want 0, ErrCorrupt", n, err)
+	}
+	if n, err := c.Reap(out); n != 0 || !errors.Is(err, ErrNoRing) {
+		t.Fatalf("Reap after: %d, %v; want 0, ErrNoRing", n, err)
+	}
+	if n, err := c.Submit(noops(100, 3)); n != 3 || err != nil {
+		t.Fatalf("Submit after the ring died: %d %v", n, err)
+	}
+	if evs := waitEvents(t, c, 3); len(evs) != 3 {
+		t.Fatalf("%d events, want 3", len(evs))
+	}
+}

@@ -381,11 +381,24 @@ func (n *native) kwaitLocked(deadline time.Time) (timedOut bool) {
 // write into their buffers; the next wait tries again.
 func (n *native) failLocked(e unix.Errno) {
 	n.failed = e
+	// A waiter parked on its channel (GetEventsContext, or a GetEvents
+	// that does not own the kernel wait) must look now: the error is
+	// for the next caller to see, and nothing else may wake it.
+	n.c.wakeWaitersLocked()
 	if e != unix.EINVAL || n.gone {
 		return
 	}
 	n.gone = true
 	n.pokeArmed = false
+	// Forget the id: it is the address of the kernel's ring mapping,
+	// which the next io_setup in this process may well get again, and
+	// an io_submit, io_cancel or io_destroy with it would then act on
+	// another context (found by review, 2026-11-22: a native POLL was
+	// accepted into the next context set up, and Destroy hung). No
+	// context has id 0, so each of those now fails with EINVAL: queued
+	// native iocbs complete with -EINVAL in flushLocked, and close's
+	// io_destroy does nothing.
+	n.ctx = nil
 	c := n.c
 	for i := range c.slots {
 		s := &c.slots[i]

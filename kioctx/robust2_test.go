@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -533,5 +536,116 @@ func TestReapNoCommitAfterDestroy(t *testing.T) {
 	}
 	if over2 != over || tail2 != tail {
 		t.Errorf("Reap committed after Destroy: overflow list %d -> %d, tail %d -> %d", over, over2, tail, tail2)
+	}
+}
+
+// After io_getevents says the kernel context is gone, the driver forgets
+// its id: the id is the address of the kernel ring's mapping, which the
+// next io_setup may get again, and a later io_submit with it put this
+// context's POLL into that other context (found by review, 2026-11-22;
+// the Destroy that followed hung). Here the kernel context is destroyed
+// behind kioctx's back (its ring is not read from user space, so nothing
+// faults), a second context is set up, and the first context's next
+// native iocb must fail with EINVAL in its own event, and both contexts
+// must end cleanly.
+func TestGoneContextIdNotReused(t *testing.T) {
+	c1 := newCtx(t, 8, 0, 0)
+	c1.mu.Lock()
+	c1.nat.kr.ok = false
+	id := c1.nat.ctx
+	c1.mu.Unlock()
+	if e := ioDestroy(id); e != 0 {
+		t.Fatalf("io_destroy: %v", e)
+	}
+	p := newPipe(t) // nobody writes: a POLL on it waits
+	poll := []Iocb{{Opcode: abi.OpPoll, Fd: int32(p[0]), PollEvents: unix.POLLIN, Data: 1}}
+	buf := make([]byte, 8*c1.maxEv)
+	// The first POLL fails at io_submit (EINVAL, in its event); the wait
+	// then meets io_getevents' EINVAL and marks the context gone.
+	if _, err := c1.Submit(poll); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !locked(c1, func() bool { return c1.nat.gone }); {
+		if time.Now().After(deadline) {
+			t.Fatal("the driver never noticed the kernel context was gone")
+		}
+		c1.GetEvents(0, buf, 10*time.Millisecond)
+	}
+	c2 := newCtx(t, 8, 0, 0)
+	t.Logf("the second context's id is %s the first's", map[bool]string{true: "the same as", false: "not"}[c2.nat.ctx == id])
+	poll[0].Data = 2
+	if _, err := c1.Submit(poll); err != nil {
+		t.Fatal(err)
+	}
+	var got []abi.Event
+	for deadline := time.Now().Add(5 * time.Second); c1.Inflight() > 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the POLL submitted after the context was gone never completed (in c2's kernel context: %d busy)",
+				locked(c2, func() int { return c2.nat.busy }))
+		}
+		n, _ := c1.GetEvents(0, buf, 10*time.Millisecond)
+		got = append(got, events(t, buf[:n])...)
+	}
+	for _, ev := range got {
+		if ev.Data == 2 && ev.Res != -int64(unix.EINVAL) {
+			t.Fatalf("the POLL after the context was gone: res %d, want -EINVAL", ev.Res)
+		}
+	}
+	if n := locked(c2, func() int { return c2.nat.busy }); n != 0 {
+		t.Fatalf("the second context holds %d native iocbs it was never given", n)
+	}
+	done := make(chan struct{})
+	go func() { c1.Destroy(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Destroy of the first context hung")
+	}
+}
+
+// A SYSCALL iocb runs with the asynchronous signals blocked, but not the
+// ones the Go runtime sends to every thread and waits for: signal 33,
+// with which syscall.Setuid (AllThreadsSyscall) has each thread make the
+// call. Blocked, a pool thread in a long SYSCALL held the whole process
+// until the call returned (found by review, 2026-11-22: a Setuid took
+// 2.8 s while a read waited on a pipe written by another process after
+// 3 s; 0.5 ms before the mask).
+func TestSyscallLeavesRuntimeSignals(t *testing.T) {
+	c := newCtx(t, 8, 0, 0)
+	// *os.Files both, each closed once here: an os.File made over an fd
+	// something else also closes would close a reused number when its
+	// finalizer runs, in some later test.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// The writer is another process, so that a stuck Setuid cannot be
+	// what keeps the write from coming.
+	cmd := exec.Command("sh", "-c", "sleep 3; printf hi")
+	cmd.Stdout = w
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	buf := alignedBuf(t, 4096)
+	rd := []Iocb{{Opcode: abi.OpSyscall, Sysno: unix.SYS_READ,
+		Args: [6]uint64{uint64(r.Fd()), uint64(uintptr(unsafe.Pointer(&buf[0]))), 16}, Data: 5}}
+	if _, err := c.Submit(rd); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the pool worker is in read(2) by now
+	start := time.Now()
+	if err := syscall.Setuid(os.Getuid()); err != nil {
+		t.Fatalf("setuid: %v", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("Setuid took %v while a SYSCALL read waited: the pool thread blocked the runtime's signal", took)
+	}
+	evs := waitEvents(t, c, 1)
+	if evs[0].Res != 2 || string(buf[:2]) != "hi" {
+		t.Fatalf("read: res %d, %q", evs[0].Res, buf[:2])
 	}
 }

@@ -210,13 +210,27 @@ func rwvRaw(nr uintptr, fd int32, iov uintptr, cnt int, off int64, flags uint32)
 }
 
 // asyncSigs is the kernel sigset (bit sig-1, 64 signals) that
-// syscallNoSignals blocks: every signal but the synchronous ones, which
-// the kernel delivers by force (a fault in the Go code around the call
-// would otherwise kill the process without the runtime's report).
-// SIGKILL and SIGSTOP cannot be blocked; the kernel ignores their bits.
+// syscallNoSignals blocks: every signal but
+//   - the synchronous ones, which the kernel delivers by force (a fault in
+//     the Go code around the call would otherwise kill the process without
+//     the runtime's report), and SIGSTKFLT;
+//   - 32, 33 and 34, which the runtime (and glibc, and musl, under cgo)
+//     sends to every thread and then waits for each to answer: 33 is how
+//     syscall.Setuid and AllThreadsSyscall make every thread change its
+//     credentials. Blocked here, a SYSCALL that waits long (a read on a
+//     pipe, a flock) held the whole process that long: Setuid took 2.8 s
+//     (TestSyscallLeavesRuntimeSignals). Such a call may then see EINTR,
+//     as any thread would; it is rare, and the runtime asked for it.
+//
+// These are the runtime's _SigUnblock signals (runtime/sigtab_linux_generic.go)
+// but SIGCHLD and SIGPROF: both are process-wide (a child's exit, the
+// profiling timer), so blocking them on this thread only sends them to
+// another. SIGKILL and SIGSTOP cannot be blocked; the kernel ignores
+// their bits.
 var asyncSigs = func() uint64 {
 	set := ^uint64(0)
-	for _, sig := range []unix.Signal{unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP, unix.SIGSYS} {
+	for _, sig := range []unix.Signal{unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP, unix.SIGSYS,
+		unix.SIGSTKFLT, 32, 33, 34} {
 		set &^= 1 << (sig - 1)
 	}
 	return set

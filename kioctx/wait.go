@@ -332,7 +332,18 @@ func (c *Context) Reap(dst []byte) (int, error) {
 		return 0, ErrBufTooSmall
 	}
 	if c.leg != nil {
-		return c.leg.reap(dst)
+		n, err := c.leg.reap(dst)
+		var ce *ring.CorruptError
+		if errors.As(err, &ce) {
+			// As for version 2 below: a ring its reaper finds corrupt
+			// dies, and its events go to held, for GetEvents.
+			c.mu.Lock()
+			if !c.destroyed {
+				c.leg.kill(&c.acct)
+			}
+			c.mu.Unlock()
+		}
+		return n, err
 	}
 	rp, _ := c.reapers.Get().(*ring.Reaper)
 	if rp == nil {

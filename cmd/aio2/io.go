@@ -320,7 +320,7 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 	// and prints what was done. A second one ends the process at once,
 	// for a first that did not end it promptly (a drain or a write that
 	// is stuck; found by review, 2026-11-22: it was ignored).
-	ctx, intr := catchInterrupts(o, stderr)
+	ctx, intr := catchInterrupts(stderr)
 	defer intr.stop()
 	// Calibrating the TSC takes 20 ms; laying out the file counts toward
 	// that time.
@@ -474,7 +474,6 @@ const (
 // context cmdIO runs under; a second one ends the process at once (see
 // hardStop). Until the first, and after stop, nothing else happens.
 type interrupts struct {
-	o      *ioOptions
 	stderr io.Writer
 	sigc   chan os.Signal
 	done   chan struct{}
@@ -486,9 +485,9 @@ type interrupts struct {
 	jobs  atomic.Pointer[[]*job]
 }
 
-func catchInterrupts(o *ioOptions, stderr io.Writer) (context.Context, *interrupts) {
+func catchInterrupts(stderr io.Writer) (context.Context, *interrupts) {
 	ctx, cancel := context.WithCancel(context.Background())
-	in := &interrupts{o: o, stderr: stderr, sigc: make(chan os.Signal, 2), done: make(chan struct{}),
+	in := &interrupts{stderr: stderr, sigc: make(chan os.Signal, 2), done: make(chan struct{}),
 		exited: make(chan struct{}), cancel: cancel}
 	signal.Notify(in.sigc, os.Interrupt, syscall.SIGTERM)
 	// A reader that goes away (aio2 io | head -3) would kill the process
