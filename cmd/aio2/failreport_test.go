@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
@@ -113,5 +114,48 @@ func TestIOClosedStdoutLeavesNoFile(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
 		t.Fatalf("left behind: %v", left)
+	}
+}
+
+// A producer killed without setting F_DEAD ends the reap once the ring is
+// empty: its pidfd (the ring was named /proc/PID/fd/N) says it exited.
+// Before, with the default --timeout=0 the reap polled for ever. With
+// --eventfd the reaper sleeps on the producer's eventfd and its pidfd
+// both, so the end wakes it at once.
+func TestReapStopsWhenProducerKilled(t *testing.T) {
+	for _, withEfd := range []bool{false, true} {
+		t.Run(map[bool]string{false: "polling", true: "eventfd"}[withEfd], func(t *testing.T) {
+			dir := t.TempDir()
+			needDirect(t, dir)
+			file := makeFile(t, dir, 1<<20)
+			prod, _, _, ringPath, efd := startExternal(t, "--filename="+file, "--runtime=60", "--iodepth=8",
+				"--max-inflight=16", "--timeout=0", "--output-format=json")
+			args := []string{"reap", "--output-format=json"}
+			if withEfd {
+				args = append(args, "--eventfd="+efd)
+			}
+			var out, errb bytes.Buffer
+			reap := exec.Command(bin, append(args, ringPath)...)
+			reap.Stdout, reap.Stderr = &out, &errb
+			rc := startChild(t, reap)
+			time.Sleep(500 * time.Millisecond) // reaping by now
+			if err := prod.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			if !rc.wait(5 * time.Second) {
+				t.Fatalf("reap still running 5 s after its producer was killed\n%s", errb.String())
+			}
+			if !reap.ProcessState.Success() {
+				t.Fatalf("reap: %v\n%s", reap.ProcessState, errb.String())
+			}
+			var s reapSummary
+			if err := json.Unmarshal(out.Bytes(), &s); err != nil {
+				t.Fatalf("%v\n%s", err, out.String())
+			}
+			if s.StoppedBy != "producer exited" || s.Events == 0 {
+				t.Fatalf("stopped by %q after %d events; want \"producer exited\" after some", s.StoppedBy, s.Events)
+			}
+			t.Logf("%d events, then the producer was killed; stopped in %.2f s", s.Events, s.Seconds)
+		})
 	}
 }

@@ -143,6 +143,23 @@ func reap(args []string, stdout io.Writer) error {
 		return openRingError(path, err)
 	}
 	defer reg.Close()
+	// A ring named /proc/PID/fd/N has its producer in PID. If that
+	// process ends without setting F_DEAD (killed), nothing more can be
+	// published, and reaping on for ever (--timeout 0) helps nobody: the
+	// reapers stop once the ring is empty after it ended. The pidfd is
+	// taken after the ring is mapped, so it is that process's (a PID
+	// reused since cannot have the fd open).
+	producer := -1
+	var pid, fdn int
+	if k, _ := fmt.Sscanf(path, "/proc/%d/fd/%d", &pid, &fdn); k == 2 && path == fmt.Sprintf("/proc/%d/fd/%d", pid, fdn) {
+		switch pfd, err := unix.PidfdOpen(pid, 0); {
+		case err == nil:
+			producer = pfd
+			defer unix.Close(pfd)
+		case err == unix.ESRCH:
+			producer = -2 // gone already
+		}
+	}
 	if efd >= 0 {
 		// Awake: no signals needed until a reaper is about to sleep
 		// (reapCtl.sleep). On the way out the flag is cleared, so that
@@ -212,7 +229,7 @@ func reap(args []string, stdout io.Writer) error {
 				return reapLoop(rp, reg, &totals[i], reapCtl{
 					stop: &stop, remaining: &remaining, done: &done, count: *count, counted: *count > 0, deadline: deadline,
 					stoppedBy: &stoppedBy, events: *events, out: out, outMu: &outMu,
-					efd: efd, wakes: &wakes,
+					efd: efd, wakes: &wakes, producer: producer,
 				})
 			})
 			if errs[i] != nil {
@@ -314,6 +331,23 @@ type reapCtl struct {
 	outMu     *sync.Mutex
 	efd       int // the producer's eventfd (read with RWF_NOWAIT); -1: poll
 	wakes     *atomic.Int64
+	// producer is a pidfd of the process whose /proc/PID/fd/N the ring
+	// was opened by; -1: not known; -2: it had ended already.
+	producer int
+}
+
+// producerEnded reports whether the producer's process is known to have
+// ended: its pidfd polls readable once it has exited.
+func (c *reapCtl) producerEnded() bool {
+	switch {
+	case c.producer == -2:
+		return true
+	case c.producer < 0:
+		return false
+	}
+	fds := []unix.PollFd{{Fd: int32(c.producer), Events: unix.POLLIN}}
+	n, _ := unix.Poll(fds, 0)
+	return n > 0
 }
 
 // sleep waits on the producer's eventfd for at most 10 ms (so that
@@ -340,8 +374,12 @@ func (c *reapCtl) sleep(reg *ring.Region) {
 	if !c.deadline.IsZero() {
 		ms = min(ms, max(int(time.Until(c.deadline)/time.Millisecond), 0))
 	}
-	fds := []unix.PollFd{{Fd: int32(c.efd), Events: unix.POLLIN}}
-	if n, _ := unix.Poll(fds, ms); n <= 0 {
+	// The producer's pidfd too, if known: its end wakes the sleep.
+	fds := []unix.PollFd{{Fd: int32(c.efd), Events: unix.POLLIN}, {Fd: int32(c.producer), Events: unix.POLLIN}}
+	if c.producer < 0 {
+		fds = fds[:1]
+	}
+	if n, _ := unix.Poll(fds, ms); n <= 0 || fds[0].Revents == 0 {
 		return
 	}
 	var b [8]byte
@@ -484,6 +522,15 @@ func reapLoop(rp *ring.Reaper, reg *ring.Region, t *reapTotals, c reapCtl) error
 			// may publish its last records and then set the flag.
 			if reg.Flags()&abi.FDead != 0 && reg.Head() == reg.Tail() {
 				c.stoppedBy.CompareAndSwap(nil, "dead")
+				c.stop.Store(true)
+				break
+			}
+			// Likewise once the producer's process has ended (killed,
+			// with no F_DEAD): head == tail is checked after the exit
+			// is seen, since its last records may have come after the
+			// look that found the ring empty.
+			if idle >= 64 && c.producerEnded() && reg.Head() == reg.Tail() {
+				c.stoppedBy.CompareAndSwap(nil, "producer exited")
 				c.stop.Store(true)
 				break
 			}
