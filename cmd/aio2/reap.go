@@ -530,7 +530,13 @@ func reapLoop(rp *ring.Reaper, reg *ring.Region, t *reapTotals, c reapCtl) error
 			// is seen, since its last records may have come after the
 			// look that found the ring empty.
 			if idle >= 64 && c.producerEnded() && reg.Head() == reg.Tail() {
-				c.stoppedBy.CompareAndSwap(nil, "producer exited")
+				// A producer that ended normally set F_DEAD first,
+				// maybe after the look above: say so.
+				why := "producer exited"
+				if reg.Flags()&abi.FDead != 0 {
+					why = "dead"
+				}
+				c.stoppedBy.CompareAndSwap(nil, why)
 				c.stop.Store(true)
 				break
 			}
