@@ -285,6 +285,11 @@ func (c *Context) killCorruptLocked(err error) {
 	if !errors.As(err, &ce) {
 		return
 	}
+	if c.leg != nil {
+		// Its events go to held, for GetEvents (legacy.kill).
+		c.leg.kill(&c.acct)
+		return
+	}
 	if dead, _ := c.prod.Dead(); dead {
 		return
 	}
@@ -331,20 +336,29 @@ func (c *Context) Reap(dst []byte) (int, error) {
 	if max == 0 {
 		return 0, ErrBufTooSmall
 	}
+	var n int
+	var err error
 	if c.leg != nil {
-		n, err := c.leg.reap(dst)
-		var ce *ring.CorruptError
-		if errors.As(err, &ce) {
-			// As for version 2 below: a ring its reaper finds corrupt
-			// dies, and its events go to held, for GetEvents.
-			c.mu.Lock()
-			if !c.destroyed {
-				c.leg.kill(&c.acct)
-			}
-			c.mu.Unlock()
-		}
-		return n, err
+		n, err = c.leg.reap(dst)
+	} else {
+		n, err = c.reapRing(dst, max)
 	}
+	if err != nil && errors.As(err, new(*ring.CorruptError)) {
+		// As GetEvents' reaper does (collectLocked): otherwise every
+		// later Reap fails at the same record, and the events produced
+		// meanwhile wait behind it. (Checked only after an error: the
+		// target of errors.As escapes, which would allocate per call.)
+		c.mu.Lock()
+		if !c.destroyed {
+			c.killCorruptLocked(err)
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// reapRing is Reap on a version 2 ring, for at most max records.
+func (c *Context) reapRing(dst []byte, max int) (int, error) {
 	rp, _ := c.reapers.Get().(*ring.Reaper)
 	if rp == nil {
 		r, err := ring.NewReaper(c.reg)
@@ -358,28 +372,15 @@ func (c *Context) Reap(dst []byte) (int, error) {
 	if k == 0 && err == nil && c.overflowHint.Load() {
 		c.mu.Lock()
 		if c.destroyed {
-			// Destroy ran since the check above (a Reap racing
-			// Destroy breaks its contract; this keeps the commit
-			// off a torn-down ring and a closed eventfd at least).
+			// Destroy ran since Reap's check (a Reap racing Destroy
+			// breaks its contract; this keeps the commit off a
+			// torn-down ring and a closed eventfd at least).
 			c.mu.Unlock()
 			return 0, ErrDestroyed
 		}
 		c.commitLocked()
 		c.mu.Unlock()
 		out, _, err = rp.Reap(dst[:0], max)
-	}
-	if err != nil {
-		var ce *ring.CorruptError
-		if errors.As(err, &ce) {
-			// As GetEvents' reaper does (collectLocked): otherwise
-			// every later Reap fails at the same record, and the
-			// events produced meanwhile wait behind it.
-			c.mu.Lock()
-			if !c.destroyed {
-				c.killCorruptLocked(err)
-			}
-			c.mu.Unlock()
-		}
 	}
 	return len(out), err
 }

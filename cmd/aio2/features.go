@@ -319,15 +319,17 @@ func effectiveCaps() (uint64, error) {
 // tracing programs on kernel v: CAP_BPF and CAP_PERFMON (5.8 on), or
 // CAP_SYS_ADMIN.
 func bpfPrivileged(eff uint64, v kernelVersion) bool {
-	has := func(bit uint) bool { return eff&(1<<bit) != 0 }
-	return has(capSysAdmin) || v.atLeast(5, 8) && has(capBPF) && has(capPerfmon)
+	return hasCap(eff, capSysAdmin) || v.atLeast(5, 8) && hasCap(eff, capBPF) && hasCap(eff, capPerfmon)
 }
+
+// hasCap reports whether capability bit is in the set eff.
+func hasCap(eff uint64, bit uint) bool { return eff&(1<<bit) != 0 }
 
 // capFeatures says, for each capability that matters to aio2, whether it
 // is held and whether that matters here: a line is NO only when something
 // aio2 does needs the capability and cannot do without it.
 func capFeatures(eff uint64, v kernelVersion) []feature {
-	has := func(bit uint) bool { return eff&(1<<bit) != 0 }
+	has := func(bit uint) bool { return hasCap(eff, bit) }
 	held := func(bit uint) string { return map[bool]string{true: "held", false: "not held"}[has(bit)] }
 	priv := bpfPrivileged(eff, v)
 	const noBPF = "; without it DEVICE comes back UNAVAILABLE and CACHE comes from cachestat(2) (run as root)"
