@@ -7,7 +7,7 @@ import (
 )
 
 // The command's own clock: slat, clat and lat, the runtime deadline and
-// the per-second samples are differences of its readings. It is read up
+// the 500 ms samples are differences of its readings. It is read up
 // to three times per IO at QD1, so its cost shows: through the vDSO
 // (attrs.Now, CLOCK_MONOTONIC) a reading costs 26–33 ns here, of which Go's
 // switch to the system stack is part, and on the TSC (attrs.TSC.Now) 14

@@ -10,15 +10,24 @@ import (
 	"golang.org/x/term"
 )
 
-// sampler keeps one job's per-second IO and byte counts, for fio's
-// iops_min/max/mean and bw_min/max/mean.
+// sampler keeps one job's IO and byte rates (per second, each over one
+// sampleEvery window), for fio's iops_min/max/mean and bw_min/max/mean.
 type sampler struct {
 	rIOs, rBytes, wIOs, wBytes []int64
 	last                       [4]int64
 }
 
-// progress samples every job once a second and, on a terminal, rewrites
-// one status line: IOPS, bandwidth and time left.
+// sampleEvery is how often progress samples the jobs: fio's default
+// iopsavg_time and bw_avg_time, so that iops_samples and bw_samples count
+// as fio's do (a 2 s run had one sample a side when this was a second).
+const sampleEvery = 500 * time.Millisecond
+
+// perSecond turns a sample's count into a rate: the window is
+// sampleEvery, as fio's are its averaging time.
+const perSecond = int64(time.Second / sampleEvery)
+
+// progress samples every job each sampleEvery and, on a terminal,
+// rewrites one status line: IOPS, bandwidth and time left.
 type progress struct {
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -57,7 +66,7 @@ func newProgress(o *ioOptions, jobs []*job, stdout io.Writer) *progress {
 
 func (p *progress) loop() {
 	defer p.wg.Done()
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(sampleEvery)
 	defer tick.Stop()
 	for {
 		select {
@@ -87,12 +96,12 @@ func (p *progress) sample() {
 		}
 		s := j.samples
 		if cur[0] > 0 || s.last[0] > 0 || len(s.rIOs) > 0 {
-			s.rIOs = append(s.rIOs, cur[0]-s.last[0])
-			s.rBytes = append(s.rBytes, cur[1]-s.last[1])
+			s.rIOs = append(s.rIOs, (cur[0]-s.last[0])*perSecond)
+			s.rBytes = append(s.rBytes, (cur[1]-s.last[1])*perSecond)
 		}
 		if cur[2] > 0 || s.last[2] > 0 || len(s.wIOs) > 0 {
-			s.wIOs = append(s.wIOs, cur[2]-s.last[2])
-			s.wBytes = append(s.wBytes, cur[3]-s.last[3])
+			s.wIOs = append(s.wIOs, (cur[2]-s.last[2])*perSecond)
+			s.wBytes = append(s.wBytes, (cur[3]-s.last[3])*perSecond)
 		}
 		s.last = cur
 	}

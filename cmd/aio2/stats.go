@@ -22,7 +22,8 @@ type sideStats struct {
 	clatM *moments
 	// latH is lat's distribution, kept only for --plot.
 	latH *latHist
-	// samples are per-second IO counts, for fio's iops_min/max/mean.
+	// samples are IO rates per second, one per sampleEvery window, for
+	// fio's iops_min/max/mean.
 	samples []int64
 	bsamp   []int64
 }
@@ -247,7 +248,7 @@ func (a *attrStats) observe(ev *abi.Event, totalNs int64, wantTag uint64) bool {
 	return true
 }
 
-// sampleStats returns min, max, mean and stddev of per-second samples.
+// sampleStats returns min, max, mean and stddev of rate samples.
 func sampleStats(xs []int64) (mn, mx int64, mean, dev float64) {
 	if len(xs) == 0 {
 		return 0, 0, 0, 0

@@ -51,7 +51,7 @@ type reapState struct {
 }
 
 // publishEvery and publishAfter bound how stale the job's shared counters
-// (read by the progress line and the per-second samples) may be: they are
+// (read by the progress line and the 500 ms samples) may be: they are
 // brought up to date after this many events or this long. Adding to them
 // per event cost two locked instructions per IO.
 const (
@@ -85,13 +85,17 @@ func newReapState(o *ioOptions, maxEv uint32) *reapState {
 
 // job is one context and the goroutine that drives it.
 type job struct {
-	id     int
-	o      *ioOptions
-	t      *target
-	kctx   *kioctx.Context
-	params abi.Params
-	region *ring.Region // view of the context's ring, for its counters
-	mem    []byte       // slot buffers, outside the Go heap
+	id   int
+	o    *ioOptions
+	t    *target
+	kctx *kioctx.Context
+	// getEvents and reap are kctx.GetEvents and kctx.Reap, as fields so
+	// that a test can make them fail the way kioctx may: with events.
+	getEvents func(min int, buf []byte, timeout time.Duration) (int, error)
+	reap      func(dst []byte) (int, error)
+	params    abi.Params
+	region    *ring.Region // view of the context's ring, for its counters
+	mem       []byte       // slot buffers, outside the Go heap
 
 	slots []slot
 	free  []int32    // inline reaper: free slot ids
@@ -115,7 +119,7 @@ type job struct {
 
 	sharedPath string
 
-	// Counters the progress line and the per-second samples read.
+	// Counters the progress line and the 500 ms samples read.
 	rIOs, rBytes, wIOs, wBytes atomic.Int64
 
 	states      []*reapState
@@ -143,6 +147,7 @@ func newJob(id int, o *ioOptions, t *target) (_ *job, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("job %d: io_setup2: %w", id, err)
 	}
+	j.getEvents, j.reap = j.kctx.GetEvents, j.kctx.Reap
 	defer func() {
 		if err != nil {
 			j.close()
@@ -376,20 +381,27 @@ func (j *job) submit(giveBack func(int32)) (int, error) {
 // consume accounts every event in buf, reaped at now, and calls release
 // for each slot it frees. It stops at the first malformed record.
 func (j *job) consume(rs *reapState, buf []byte, now int64, release func(int32)) (int, error) {
-	n := 0
+	n, _, err := j.consumeUpTo(rs, buf, now, release, len(buf))
+	return n, err
+}
+
+// consumeUpTo is consume of at most max events; it also returns the
+// offset in buf where it stopped.
+func (j *job) consumeUpTo(rs *reapState, buf []byte, now int64, release func(int32), max int) (n, off int, err error) {
 	shared := j.o.reapers > 0
 	defer j.publish(rs, now, false)
-	for off := 0; off < len(buf); {
-		next, err := abi.NextEvent(buf, off, &rs.ev)
+	for off < len(buf) && n < max {
+		var next int
+		next, err = abi.NextEvent(buf, off, &rs.ev)
 		ev := &rs.ev
 		if err == nil && ev.Flags&^abi.EventFlagsKnown != 0 {
 			err = abi.ValidateEvent(ev, off)
 		}
 		if err != nil {
-			return n, fmt.Errorf("job %d: malformed event from the context: %w", j.id, err)
+			return n, off, fmt.Errorf("job %d: malformed event from the context: %w", j.id, err)
 		}
 		if ev.Data >= uint64(len(j.slots)) {
-			return n, fmt.Errorf("job %d: event carries data %d, which no iocb was given", j.id, ev.Data)
+			return n, off, fmt.Errorf("job %d: event carries data %d, which no iocb was given", j.id, ev.Data)
 		}
 		s := int32(ev.Data)
 		sl := &j.slots[s]
@@ -401,7 +413,7 @@ func (j *job) consume(rs *reapState, buf []byte, now int64, release func(int32))
 			if err = abi.ValidateEvent(ev, off); err == nil {
 				err = errors.New("attributes that observe refused")
 			}
-			return n, fmt.Errorf("job %d: malformed event from the context: %w", j.id, err)
+			return n, off, fmt.Errorf("job %d: malformed event from the context: %w", j.id, err)
 		}
 		off = next
 		side, cnt := &rs.read, rs.unpub[0:2]
@@ -449,7 +461,7 @@ func (j *job) consume(rs *reapState, buf []byte, now int64, release func(int32))
 		release(s)
 		n++
 	}
-	return n, nil
+	return n, off, nil
 }
 
 // waitTimeout bounds each blocking GetEvents, so that a stop request is
@@ -457,17 +469,17 @@ func (j *job) consume(rs *reapState, buf []byte, now int64, release func(int32))
 const waitTimeout = 100 * time.Millisecond
 
 // reapOnce takes what the ring holds without a syscall; if it is empty,
-// it waits in GetEvents (which also flushes the overflow list).
+// it waits in GetEvents (which also flushes the overflow list). The
+// events it returns are whole whatever the error, and the caller accounts
+// them before it acts on the error: kioctx completes what it held when
+// its io_getevents fails, and those events come back with the error.
 func (j *job) reapOnce(rs *reapState) ([]byte, error) {
-	n, err := j.kctx.Reap(rs.buf)
+	n, err := j.reap(rs.buf)
 	if err != nil && !errors.Is(err, kioctx.ErrNoRing) {
-		return nil, fmt.Errorf("job %d: reap: %w", j.id, err)
+		return rs.buf[:n], fmt.Errorf("job %d: reap: %w", j.id, err)
 	}
 	if n == 0 {
-		n, err = j.kctx.GetEvents(1, rs.buf, waitTimeout)
-		if err != nil && !errors.Is(err, kioctx.ErrTimeout) {
-			return nil, fmt.Errorf("job %d: getevents: %w", j.id, err)
-		}
+		return j.waitOne(rs)
 	}
 	return rs.buf[:n], nil
 }
@@ -476,11 +488,12 @@ func (j *job) reapOnce(rs *reapState) ([]byte, error) {
 // ready and, if there is none, blocks in io_getevents on this goroutine
 // (kioctx's cheapest wait: no hand-off to another goroutine or thread).
 // Only this goroutine reaps the job's ring, and only through GetEvents,
-// so a lock-free Reap first would always find it empty.
+// so a lock-free Reap first would always find it empty. As reapOnce, it
+// returns the events it got along with any error.
 func (j *job) waitOne(rs *reapState) ([]byte, error) {
-	n, err := j.kctx.GetEvents(1, rs.buf, waitTimeout)
+	n, err := j.getEvents(1, rs.buf, waitTimeout)
 	if err != nil && !errors.Is(err, kioctx.ErrTimeout) {
-		return nil, fmt.Errorf("job %d: getevents: %w", j.id, err)
+		return rs.buf[:n], fmt.Errorf("job %d: getevents: %w", j.id, err)
 	}
 	return rs.buf[:n], nil
 }
@@ -570,15 +583,27 @@ func (j *job) runInline(ctx context.Context) error {
 			}
 			continue
 		}
-		evs, err := j.waitOne(rs)
-		if err != nil {
-			return err
-		}
+		evs, werr := j.waitOne(rs)
 		now = nowNs()
-		n, err := j.consume(rs, evs, now, j.pushFree)
-		j.inflight -= n
-		if err != nil {
-			return err
+		// Account a batch, resubmit it, and go on: a wait that returns
+		// the whole queue (the disk) has its first slots back in the
+		// device before the last events are accounted.
+		for len(evs) > 0 {
+			n, used, err := j.consumeUpTo(rs, evs, now, j.pushFree, submitBatch)
+			j.inflight -= n
+			if err != nil {
+				return errors.Join(err, werr)
+			}
+			evs = evs[used:]
+			if len(evs) > 0 && werr == nil && !stop.Load() && !j.failed.Load() && lim.more(j.issued, now) {
+				j.prepareUpTo(&lim, now, submitBatch)
+				if _, err := j.submit(j.pushFree); err != nil {
+					return errors.Join(err, werr)
+				}
+			}
+		}
+		if werr != nil {
+			return werr
 		}
 	}
 }
@@ -595,8 +620,8 @@ func (j *job) runGoroutines(ctx context.Context) error {
 			release := func(s int32) { j.freeC <- s }
 			for !done.Load() {
 				evs, err := j.reapOnce(rs)
-				if err == nil {
-					_, err = j.consume(rs, evs, nowNs(), release)
+				if _, cerr := j.consume(rs, evs, nowNs(), release); cerr != nil {
+					err = cerr
 				}
 				if err != nil {
 					errs[i] = err

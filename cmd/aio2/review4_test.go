@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/aio2/aio2/abi"
+)
+
+// kioctx's GetEvents and Reap may return events together with an error
+// (a failing io_getevents completes the iocbs the context held; a corrupt
+// record ends a Reap after the good ones): buf[:n] must be consumed, or
+// those IOs are lost from the report. Found by review, 2026-11-22: the
+// job's reapers returned on the error and dropped them. Each reaper here
+// meets such an error on a call that brought events; every event a call
+// returned must be accounted, and the job must end with the error.
+func TestEventsThatComeWithAnErrorAreCounted(t *testing.T) {
+	for _, mode := range []struct {
+		reaper  string
+		reapers int
+	}{{"inline", 0}, {"goroutines=1", 1}, {"goroutines=2", 2}} {
+		t.Run(mode.reaper, func(t *testing.T) {
+			dir := t.TempDir()
+			f, err := os.OpenFile(filepath.Join(dir, "f"), os.O_CREATE|os.O_RDWR|syscall.O_DIRECT, 0o644)
+			if err != nil {
+				requirePriv(t, "O_DIRECT not supported here")
+			}
+			f.Close()
+			o := &ioOptions{name: "t", directory: dir, size: 4 << 20, rw: "randread", bs: 4096, iodepth: 16, direct: true,
+				number: 1 << 40, numjobs: 1, reaper: mode.reaper, reapers: mode.reapers}
+			tg, err := makeTarget(context.Background(), o, os.Stderr, nil)
+			require.NoError(t, err)
+			defer tg.close()
+			j, err := newJob(0, o, tg)
+			if err != nil {
+				requirePriv(t, "io_setup2: "+err.Error())
+			}
+			defer j.close()
+
+			injected := errors.New("injected failure")
+			var mu sync.Mutex
+			calls, returned, failedWith := 0, 0, 0
+			// The fault comes on the fifth call that brings events, from
+			// whichever of the two the reaper uses.
+			fail := func(n int, err error, buf []byte) (int, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				k := countEvents(t, buf[:n])
+				returned += k
+				if k > 0 && err == nil {
+					if calls++; calls == 5 {
+						failedWith = k
+						return n, injected
+					}
+				}
+				return n, err
+			}
+			getEvents, reap := j.getEvents, j.reap
+			j.getEvents = func(min int, buf []byte, timeout time.Duration) (int, error) {
+				n, err := getEvents(min, buf, timeout)
+				return fail(n, err, buf)
+			}
+			j.reap = func(buf []byte) (int, error) {
+				n, err := reap(buf)
+				return fail(n, err, buf)
+			}
+
+			err = j.run(context.Background())
+			require.ErrorIs(t, err, injected)
+			require.Positive(t, failedWith)
+			var got int64
+			for _, rs := range j.states {
+				got += rs.read.ios
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			require.Equal(t, int64(returned), got,
+				"events returned by GetEvents/Reap against events accounted (%d came with the error)", failedWith)
+			require.Equal(t, j.issued-int64(j.kctx.Inflight()), got, "IOs reaped from the context against IOs accounted")
+		})
+	}
+}
+
+func countEvents(t *testing.T, buf []byte) int {
+	t.Helper()
+	var ev abi.Event
+	k := 0
+	for off := 0; off < len(buf); k++ {
+		next, err := abi.NextEvent(buf, off, &ev)
+		if err != nil {
+			t.Errorf("event at %d: %v", off, err)
+			return k
+		}
+		off = next
+	}
+	return k
+}
+
+// Samples are taken every 500 ms, fio's default averaging time, and each
+// is a rate per second: a 2 s run had one sample a side when they were
+// taken once a second, so iops_min, iops_max and iops_stddev said little.
+func TestSamplesAreRatesOverHalfSeconds(t *testing.T) {
+	require.Equal(t, 500*time.Millisecond, sampleEvery)
+	j := &job{}
+	p, _ := testProgress(&ioOptions{runtime: time.Minute, bs: 4096}, time.Second, j)
+	j.rIOs.Store(1000)
+	j.rBytes.Store(1000 * 4096)
+	p.sample()
+	j.rIOs.Store(1500)
+	j.rBytes.Store(1500 * 4096)
+	p.sample()
+	require.Equal(t, []int64{2000, 1000}, j.samples.rIOs, "IOs per second over each 500 ms window")
+	require.Equal(t, []int64{2000 * 4096, 1000 * 4096}, j.samples.rBytes)
+	require.Empty(t, j.samples.wIOs, "a side with no IO is not sampled")
+	mn, mx, mean, _ := sampleStats(j.samples.rIOs)
+	require.Equal(t, int64(1000), mn)
+	require.Equal(t, int64(2000), mx)
+	require.InDelta(t, 1500, mean, 1e-9)
+}
