@@ -28,22 +28,7 @@ func TestEventsThatComeWithAnErrorAreCounted(t *testing.T) {
 		reapers int
 	}{{"inline", 0}, {"goroutines=1", 1}, {"goroutines=2", 2}} {
 		t.Run(mode.reaper, func(t *testing.T) {
-			dir := t.TempDir()
-			f, err := os.OpenFile(filepath.Join(dir, "f"), os.O_CREATE|os.O_RDWR|syscall.O_DIRECT, 0o644)
-			if err != nil {
-				requirePriv(t, "O_DIRECT not supported here")
-			}
-			f.Close()
-			o := &ioOptions{name: "t", directory: dir, size: 4 << 20, rw: "randread", bs: 4096, iodepth: 16, direct: true,
-				number: 1 << 40, numjobs: 1, reaper: mode.reaper, reapers: mode.reapers}
-			tg, err := makeTarget(context.Background(), o, os.Stderr, nil)
-			require.NoError(t, err)
-			defer tg.close()
-			j, err := newJob(0, o, tg)
-			if err != nil {
-				requirePriv(t, "io_setup2: "+err.Error())
-			}
-			defer j.close()
+			j := newTestJob(t, mode.reaper, mode.reapers)
 
 			injected := errors.New("injected failure")
 			var mu sync.Mutex
@@ -73,7 +58,7 @@ func TestEventsThatComeWithAnErrorAreCounted(t *testing.T) {
 				return fail(n, err, buf)
 			}
 
-			err = j.run(context.Background())
+			err := j.run(context.Background())
 			require.ErrorIs(t, err, injected)
 			require.Positive(t, failedWith)
 			var got int64
@@ -87,6 +72,71 @@ func TestEventsThatComeWithAnErrorAreCounted(t *testing.T) {
 			require.Equal(t, j.issued-int64(j.kctx.Inflight()), got, "IOs reaped from the context against IOs accounted")
 		})
 	}
+}
+
+// A submit that fails while the inline reaper resubmits between batches
+// of accounted events stops the resubmitting, not the accounting: the
+// rest of the events the wait returned are reaped already. Found by
+// review, 2026-11-22, in the change that made the reaper resubmit every 4
+// events: it returned at once and left them unaccounted.
+func TestSubmitFailingBetweenBatchesLosesNoEvent(t *testing.T) {
+	j := newTestJob(t, "inline", 0)
+	injected := errors.New("injected submit failure")
+	waits, returned, first := 0, 0, 0
+	failed := false
+	getEvents, submitRaw := j.getEvents, j.submitRaw
+	j.getEvents = func(min int, buf []byte, timeout time.Duration) (int, error) {
+		waits++
+		if waits == 1 {
+			// 16 are in flight: take at least 8, so that the batches
+			// of 4 leave some to account after the failed submit.
+			min, timeout = 8, 10*time.Second
+		}
+		n, err := getEvents(min, buf, timeout)
+		k := countEvents(t, buf[:n])
+		returned += k
+		if waits == 1 {
+			first = k
+			require.GreaterOrEqual(t, k, 8, "the first wait (err %v)", err)
+		}
+		return n, err
+	}
+	j.submitRaw = func(recs []byte) (int, error) {
+		if waits == 1 && !failed {
+			failed = true
+			return 0, injected
+		}
+		return submitRaw(recs)
+	}
+	err := j.run(context.Background())
+	require.ErrorIs(t, err, injected)
+	require.True(t, failed, "the submit between batches never ran")
+	got := j.states[0].read.ios
+	require.Equal(t, int64(returned), got, "events returned against events accounted (%d in the wait whose resubmit failed)", first)
+	require.Equal(t, j.issued-int64(j.kctx.Inflight()), got, "IOs reaped from the context against IOs accounted")
+}
+
+// newTestJob makes a job of 16 random 4 KiB O_DIRECT reads in flight, and
+// no end, over a 4 MiB file in a temp dir.
+func newTestJob(t *testing.T, reaper string, reapers int) *job {
+	t.Helper()
+	dir := t.TempDir()
+	f, err := os.OpenFile(filepath.Join(dir, "f"), os.O_CREATE|os.O_RDWR|syscall.O_DIRECT, 0o644)
+	if err != nil {
+		requirePriv(t, "O_DIRECT not supported here")
+	}
+	f.Close()
+	o := &ioOptions{name: "t", directory: dir, size: 4 << 20, rw: "randread", bs: 4096, iodepth: 16, direct: true,
+		number: 1 << 40, numjobs: 1, reaper: reaper, reapers: reapers}
+	tg, err := makeTarget(context.Background(), o, os.Stderr, nil)
+	require.NoError(t, err)
+	t.Cleanup(tg.close)
+	j, err := newJob(0, o, tg)
+	if err != nil {
+		requirePriv(t, "io_setup2: "+err.Error())
+	}
+	t.Cleanup(j.close)
+	return j
 }
 
 func countEvents(t *testing.T, buf []byte) int {

@@ -89,8 +89,10 @@ type job struct {
 	o    *ioOptions
 	t    *target
 	kctx *kioctx.Context
-	// getEvents and reap are kctx.GetEvents and kctx.Reap, as fields so
-	// that a test can make them fail the way kioctx may: with events.
+	// submitRaw, getEvents and reap are kctx's SubmitRaw, GetEvents and
+	// Reap, as fields so that a test can make them fail the way kioctx
+	// may (GetEvents and Reap with events).
+	submitRaw func(recs []byte) (int, error)
 	getEvents func(min int, buf []byte, timeout time.Duration) (int, error)
 	reap      func(dst []byte) (int, error)
 	params    abi.Params
@@ -147,7 +149,7 @@ func newJob(id int, o *ioOptions, t *target) (_ *job, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("job %d: io_setup2: %w", id, err)
 	}
-	j.getEvents, j.reap = j.kctx.GetEvents, j.kctx.Reap
+	j.submitRaw, j.getEvents, j.reap = j.kctx.SubmitRaw, j.kctx.GetEvents, j.kctx.Reap
 	defer func() {
 		if err != nil {
 			j.close()
@@ -346,7 +348,7 @@ func (j *job) submit(giveBack func(int32)) (int, error) {
 			atomic.StoreInt64(&sl.slatNs, -1)
 		}
 	}
-	acc, err := j.kctx.SubmitRaw(j.sub)
+	acc, err := j.submitRaw(j.sub)
 	t1 := nowNs()
 	n := 0
 	for n < len(j.ends) && j.ends[n] <= acc {
@@ -587,23 +589,24 @@ func (j *job) runInline(ctx context.Context) error {
 		now = nowNs()
 		// Account a batch, resubmit it, and go on: a wait that returns
 		// the whole queue (the disk) has its first slots back in the
-		// device before the last events are accounted.
+		// device before the last events are accounted. A failed submit
+		// stops the resubmitting, not the accounting: the events in
+		// evs are reaped already, and would be lost.
+		var serr error
 		for len(evs) > 0 {
 			n, used, err := j.consumeUpTo(rs, evs, now, j.pushFree, submitBatch)
 			j.inflight -= n
 			if err != nil {
-				return errors.Join(err, werr)
+				return errors.Join(err, werr, serr)
 			}
 			evs = evs[used:]
-			if len(evs) > 0 && werr == nil && !stop.Load() && !j.failed.Load() && lim.more(j.issued, now) {
+			if len(evs) > 0 && werr == nil && serr == nil && !stop.Load() && !j.failed.Load() && lim.more(j.issued, now) {
 				j.prepareUpTo(&lim, now, submitBatch)
-				if _, err := j.submit(j.pushFree); err != nil {
-					return errors.Join(err, werr)
-				}
+				_, serr = j.submit(j.pushFree)
 			}
 		}
-		if werr != nil {
-			return werr
+		if err := errors.Join(werr, serr); err != nil {
+			return err
 		}
 	}
 }
