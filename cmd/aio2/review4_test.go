@@ -117,8 +117,8 @@ func TestSubmitFailingBetweenBatchesLosesNoEvent(t *testing.T) {
 }
 
 // newTestJob makes a job of 16 random 4 KiB O_DIRECT reads in flight, and
-// no end, over a 4 MiB file in a temp dir.
-func newTestJob(t *testing.T, reaper string, reapers int) *job {
+// no end, over a 4 MiB file in a temp dir, asking for attrs.
+func newTestJob(t *testing.T, reaper string, reapers int, attrs ...uint16) *job {
 	t.Helper()
 	dir := t.TempDir()
 	f, err := os.OpenFile(filepath.Join(dir, "f"), os.O_CREATE|os.O_RDWR|syscall.O_DIRECT, 0o644)
@@ -127,7 +127,7 @@ func newTestJob(t *testing.T, reaper string, reapers int) *job {
 	}
 	f.Close()
 	o := &ioOptions{name: "t", directory: dir, size: 4 << 20, rw: "randread", bs: 4096, iodepth: 16, direct: true,
-		number: 1 << 40, numjobs: 1, reaper: reaper, reapers: reapers}
+		number: 1 << 40, numjobs: 1, reaper: reaper, reapers: reapers, attrs: attrs}
 	tg, err := makeTarget(context.Background(), o, os.Stderr, nil)
 	require.NoError(t, err)
 	t.Cleanup(tg.close)

@@ -2,12 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -192,24 +189,8 @@ func TestConsumeRejectsMalformedAttrs(t *testing.T) {
 // TestSteadyStateDoesNotAllocate drives a real context: prepare, submit,
 // reap and consume a full queue, over and over, and counts allocations.
 func TestSteadyStateDoesNotAllocate(t *testing.T) {
-	dir := t.TempDir()
-	f, err := os.OpenFile(filepath.Join(dir, "f"), os.O_CREATE|os.O_RDWR|syscall.O_DIRECT, 0o644)
-	if err != nil {
-		requirePriv(t, "O_DIRECT not supported here")
-	}
-	f.Close()
-	o := &ioOptions{name: "t", directory: dir, size: 4 << 20, rw: "randread", bs: 4096, iodepth: 16, direct: true,
-		number: 1 << 40, numjobs: 1, reaper: "inline", attrs: []uint16{abi.AttrLatency, abi.AttrCPU, abi.AttrTag}}
-	tg, err := makeTarget(context.Background(), o, os.Stderr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tg.close()
-	j, err := newJob(0, o, tg)
-	if err != nil {
-		requirePriv(t, "io_setup2: "+err.Error())
-	}
-	defer j.close()
+	j := newTestJob(t, "inline", 0, abi.AttrLatency, abi.AttrCPU, abi.AttrTag)
+	o := j.o
 	rs := j.states[0]
 	cycle := func() {
 		lim := limits{}
