@@ -382,9 +382,11 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 	prog.stop()
 	var ru1 unix.Rusage
 	unix.Getrusage(unix.RUSAGE_SELF, &ru1)
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
+	// A job that failed still gets its report: the IOs it did (and the
+	// events reaped along with its error) are counted, and a run that
+	// ends in an error is the one whose report matters most. The error
+	// is returned after the report, so the exit status still says so.
+	jobErr := errors.Join(errs...)
 
 	ri := &runInfo{
 		opts: o, start: start, elapsed: elapsed,
@@ -397,19 +399,10 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 	results := make([]*jobResult, len(jobs))
 	for i, j := range jobs {
 		results[i] = j.result(ctx.Err() != nil)
+		results[i].failure = errs[i]
 	}
 	if o.groupReport && len(results) > 1 {
-		g := results[0]
-		g.name = o.name
-		for _, r := range results[1:] {
-			g.jobs += r.jobs
-			g.read.merge(&r.read)
-			g.write.merge(&r.write)
-			g.attrs.merge(r.attrs)
-			g.elapsed = max(g.elapsed, r.elapsed)
-			g.ring.Overflowed += r.ring.Overflowed
-		}
-		results = results[:1]
+		results = []*jobResult{mergeGroup(o.name, results)}
 	}
 	// The report is the run's result: a write that fails (a full disk, a
 	// reader gone: EPIPE, SIGPIPE being ignored) fails the command.
@@ -429,6 +422,9 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 			return fmt.Errorf("--plot=%s: %w", o.plot, err)
 		}
 	}
+	if jobErr != nil {
+		return jobErr
+	}
 	for _, r := range results {
 		if r.read.errs+r.write.errs > 0 {
 			return fmt.Errorf("%d IOs failed (io_errors in the report), the first with errno %d: %v",
@@ -436,6 +432,25 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 		}
 	}
 	return nil
+}
+
+// mergeGroup merges the jobs' results into the first, named name
+// (--group_reporting): an interruption or a failure of any job is the
+// group's.
+func mergeGroup(name string, results []*jobResult) *jobResult {
+	g := results[0]
+	g.name = name
+	for _, r := range results[1:] {
+		g.jobs += r.jobs
+		g.read.merge(&r.read)
+		g.write.merge(&r.write)
+		g.attrs.merge(r.attrs)
+		g.elapsed = max(g.elapsed, r.elapsed)
+		g.ring.Overflowed += r.ring.Overflowed
+		g.interrupted = g.interrupted || r.interrupted
+		g.failure = errors.Join(g.failure, r.failure)
+	}
+	return g
 }
 
 // runJobs runs every job in its own goroutine until all have ended, and

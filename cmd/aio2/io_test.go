@@ -31,6 +31,7 @@ type fioOut struct {
 		Aio2       struct {
 			Ring        ringInfo `json:"ring"`
 			Interrupted bool     `json:"interrupted"`
+			Failed      string   `json:"failed"`
 			Errors      int64    `json:"io_errors"`
 			Attrs       map[string]struct {
 				Status           map[string]int64 `json:"status"`
@@ -457,18 +458,25 @@ func TestIOSmallRingOverflows(t *testing.T) {
 // TestIOExternalTimeout: with nobody reaping, the external mode fills
 // max_inflight, then gives up after --timeout with no progress (status 1),
 // instead of waiting forever for submit to be accepted, and leaves no file.
+// The report still follows, with the failure in it (before 2026-11-22 a
+// job that failed printed none): here it counts no IO, since none was
+// reaped.
 func TestIOExternalTimeout(t *testing.T) {
 	dir := t.TempDir()
 	needDirect(t, dir)
 	start := time.Now()
 	r := runBin(t, "io", "--directory="+dir, "--size=16M", "--number=1000", "--iodepth=8",
-		"--max-inflight=16", "--reaper=external", "--timeout=1")
+		"--max-inflight=16", "--reaper=external", "--timeout=1", "--output-format=json")
 	took := time.Since(start)
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1 (stderr %q)", r.code, r.stderr)
 	}
 	if !strings.Contains(r.stderr, "--timeout=1s: 16 events were not reaped") {
 		t.Fatalf("stderr %q does not say the 16 unreaped events timed out", r.stderr)
+	}
+	j := parseOut(t, r.stdout).Jobs[0]
+	if !strings.Contains(j.Aio2.Failed, "--timeout=1s: 16 events were not reaped") || j.Read.TotalIos != 0 {
+		t.Fatalf("report: failed %q, %d read IOs; want the timeout and 0 IOs", j.Aio2.Failed, j.Read.TotalIos)
 	}
 	if took > 30*time.Second {
 		t.Fatalf("took %v to give up after a 1 s timeout", took)

@@ -74,12 +74,15 @@ type fioSide struct {
 // aio2Report is what fio has no key for: the context as granted and every
 // attribute asked, each with its status counts.
 type aio2Report struct {
-	Ring        ringInfo             `json:"ring"`
-	Interrupted bool                 `json:"interrupted"`
-	Errors      int64                `json:"io_errors"`
-	Truncated   int64                `json:"attrs_truncated_events"`
-	UnknownIDs  int64                `json:"unknown_attr_ids"`
-	Attrs       map[string]attrEntry `json:"attrs"`
+	Ring        ringInfo `json:"ring"`
+	Interrupted bool     `json:"interrupted"`
+	// Failed is the error that ended the job, if one did (the command
+	// then exits non-zero after the report).
+	Failed     string               `json:"failed,omitempty"`
+	Errors     int64                `json:"io_errors"`
+	Truncated  int64                `json:"attrs_truncated_events"`
+	UnknownIDs int64                `json:"unknown_attr_ids"`
+	Attrs      map[string]attrEntry `json:"attrs"`
 }
 
 // attrEntry is one asked attribute. Status always holds the four status
@@ -272,6 +275,7 @@ func writeJSON(w io.Writer, ri *runInfo, jobs []*jobResult) error {
 		fj.Aio2 = &aio2Report{
 			Ring:        j.ring,
 			Interrupted: j.interrupted,
+			Failed:      errString(j.failure),
 			Errors:      j.read.errs + j.write.errs,
 			Truncated:   j.attrs.truncated,
 			UnknownIDs:  j.attrs.unknownIDs,
@@ -305,6 +309,9 @@ func writeNormal(w io.Writer, ri *runInfo, jobs []*jobResult) {
 	for _, j := range jobs {
 		fmt.Fprintf(w, "%s: (groupid=0, jobs=%d): err=%2d: pid=%d%s\n", j.name, j.jobs, j.errno(),
 			os.Getpid(), map[bool]string{true: " (interrupted)", false: ""}[j.interrupted])
+		if j.failure != nil {
+			fmt.Fprintf(w, "  failed       : %s\n", strings.ReplaceAll(j.failure.Error(), "\n", "; "))
+		}
 		for _, d := range []struct {
 			name string
 			s    *sideStats
@@ -470,4 +477,12 @@ func sortedKeys[M ~map[string]V, V any](m M) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// errString is err's message, or "" for nil.
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -11,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/aio2/aio2/abi"
 )
@@ -174,4 +178,51 @@ func TestSamplesAreRatesOverHalfSeconds(t *testing.T) {
 	require.Equal(t, int64(1000), mn)
 	require.Equal(t, int64(2000), mx)
 	require.InDelta(t, 1500, mean, 1e-9)
+}
+
+// A job that fails still gets its report, with the failure in it and, when
+// the failure carries an errno, fio's err= set to it: the events reaped
+// along with the error are counted, and were printed nowhere (found by
+// review, 2026-11-22: a failed job ended the command with only the error
+// on stderr). Groups keep the failure and the interruption of any job.
+func TestReportOfFailedJob(t *testing.T) {
+	o, err := parseIOFlags(nil, io.Discard)
+	require.NoError(t, err)
+	mk := func(name string, ios int64, failure error, intr bool) *jobResult {
+		j := &jobResult{name: name, jobs: 1, read: newSideStats(false), write: newSideStats(false),
+			elapsed: time.Second, attrs: newAttrStats(nil), failure: failure, interrupted: intr}
+		j.read.ios, j.read.bytes = ios, ios*4096
+		return j
+	}
+	failure := fmt.Errorf("job 0: getevents: %w", unix.EINVAL)
+	j := mk("aio2", 80, failure, false)
+	var out bytes.Buffer
+	writeNormal(&out, &runInfo{opts: o, elapsed: time.Second}, []*jobResult{j})
+	text := out.String()
+	for _, want := range []string{"err=22:", "failed       : job 0: getevents: invalid argument", "read: IOPS=80,"} {
+		require.Contains(t, text, want)
+	}
+	out.Reset()
+	require.NoError(t, writeJSON(&out, &runInfo{opts: o, elapsed: time.Second}, []*jobResult{j}))
+	doc := parseOut(t, out.String())
+	require.Equal(t, int64(22), doc.Jobs[0].Error)
+	require.Equal(t, failure.Error(), doc.Jobs[0].Aio2.Failed)
+	require.Equal(t, int64(80), doc.Jobs[0].Read.TotalIos)
+
+	// Without an errno, err= stays 0 and the message is still there;
+	// a job that did not fail has no "failed" key.
+	other := mk("aio2", 5, errors.New("job 1: a reaper failed"), false)
+	out.Reset()
+	writeNormal(&out, &runInfo{opts: o, elapsed: time.Second}, []*jobResult{other})
+	require.Contains(t, out.String(), "err= 0:")
+	require.Contains(t, out.String(), "failed       : job 1: a reaper failed")
+	out.Reset()
+	require.NoError(t, writeJSON(&out, &runInfo{opts: o, elapsed: time.Second}, []*jobResult{mk("aio2", 5, nil, false)}))
+	require.NotContains(t, out.String(), `"failed"`)
+
+	g := mergeGroup("all", []*jobResult{mk("a", 10, nil, false), mk("b", 20, failure, false), mk("c", 30, nil, true)})
+	require.Equal(t, int64(60), g.read.ios)
+	require.ErrorIs(t, g.failure, unix.EINVAL)
+	require.True(t, g.interrupted, "job c was interrupted")
+	require.Equal(t, int64(22), g.errno())
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/binary"
+	"errors"
 	"math"
+	"syscall"
 	"time"
 
 	"github.com/aio2/aio2/abi"
@@ -279,7 +281,15 @@ func (j *jobResult) errno() int64 {
 	if j.read.firstErr != 0 {
 		return j.read.firstErr
 	}
-	return j.write.firstErr
+	if j.write.firstErr != 0 {
+		return j.write.firstErr
+	}
+	// fio's err= is also the errno of a failure of the job itself.
+	var e syscall.Errno
+	if errors.As(j.failure, &e) {
+		return int64(e)
+	}
+	return 0
 }
 
 // jobResult is everything one job (or a group of jobs) did.
@@ -291,6 +301,10 @@ type jobResult struct {
 	attrs       *attrStats
 	ring        ringInfo
 	interrupted bool
+	// failure is what ended the job other than its limits or Ctrl-C (a
+	// failing submit or wait, a malformed event): the report still
+	// shows what it did.
+	failure error
 }
 
 // ringInfo is what the context granted, for the report.
