@@ -239,8 +239,19 @@ func reap(args []string, stdout io.Writer) error {
 	}
 	wg.Wait()
 	out.Flush()
-	if err := errors.Join(errs...); errors.Is(err, errRingShrank) {
-		return errRingShrank // the header cannot be read for a summary either
+	// A ring whose file shrank cannot give its header's counters, but
+	// the events the threads claimed before are counted, and are gone
+	// from the ring: the summary still says how many.
+	runErr := errors.Join(errs...)
+	var overflow uint64
+	var pending bool
+	if !errors.Is(runErr, errRingShrank) {
+		if err := guardFault(func() error {
+			overflow, pending = reg.Overflowed(), reg.Flags()&abi.FOverflow != 0
+			return nil
+		}); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
 	}
 	var t reapTotals
 	for i := range totals {
@@ -248,12 +259,12 @@ func reap(args []string, stdout io.Writer) error {
 	}
 	sum := reapSummary{Path: path, Threads: *threads, Events: t.events, Pads: t.pads, PadBytes: t.padBytes,
 		ResErrors: t.resErrors, Truncated: t.truncated, Unknown: t.unknownIDs + t.experimental,
-		Attrs: map[string]map[string]int64{}, Overflow: reg.Overflowed(), Seconds: time.Since(start).Seconds()}
+		Attrs: map[string]map[string]int64{}, Overflow: overflow, Seconds: time.Since(start).Seconds()}
 	if efd >= 0 {
 		w := wakes.Load()
 		sum.EventfdWakes = &w
 	}
-	sum.OverflowPending = reg.Flags()&abi.FOverflow != 0
+	sum.OverflowPending = pending
 	if v, ok := stoppedBy.Load().(string); ok {
 		sum.StoppedBy = v
 	}
@@ -268,8 +279,12 @@ func reap(args []string, stdout io.Writer) error {
 		}
 		sum.Attrs[name] = map[string]int64{"ok": st[0], "unsupported": st[1], "unavailable": st[2], "error": st[3]}
 	}
-	runErr := errors.Join(errs...)
-	if runErr != nil {
+	switch {
+	case errors.Is(runErr, errRingShrank):
+		runErr = errRingShrank // once, not once per thread that met it
+		sum.Malformed = runErr.Error()
+		sum.StoppedBy = "shrank"
+	case runErr != nil:
 		sum.Malformed = runErr.Error()
 		sum.StoppedBy = "malformed"
 	}

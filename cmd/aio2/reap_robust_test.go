@@ -90,13 +90,16 @@ func TestReapMalformedEventNotClaimed(t *testing.T) {
 }
 
 // A plain ring file truncated under a running reap ends it with exit 1
-// and a one-line error, not a SIGBUS crash (found by review, 2026-11-22).
+// and a one-line error, not a SIGBUS crash (found by review, 2026-11-22),
+// after the summary of what it reaped before (found by review the same
+// day: the events it had claimed, gone from the ring, were printed
+// nowhere).
 func TestReapFileTruncated(t *testing.T) {
 	t.Parallel()
-	path := ringFile(t, 0, -1, false) // live and empty: reap waits
-	cmd := exec.Command(bin, "reap", "--timeout=20", path)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	path := ringFile(t, 5, -1, false) // live: reap takes the 5, then waits
+	cmd := exec.Command(bin, "reap", "--timeout=20", "--output-format=json", path)
+	var stderr, stdout strings.Builder
+	cmd.Stderr, cmd.Stdout = &stderr, &stdout
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -112,8 +115,16 @@ func TestReapFileTruncated(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatal("reap did not end after its ring file was truncated")
 	}
-	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(stderr.String(), "shrank") {
-		t.Fatalf("status %d, stderr %q; want 1 and the file named as shrunk", code, stderr.String())
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(stderr.String(), "shrank") ||
+		strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 {
+		t.Fatalf("status %d, stderr %q; want 1 and one line naming the file as shrunk", code, stderr.String())
+	}
+	var sum reapSummary
+	if err := json.Unmarshal([]byte(stdout.String()), &sum); err != nil {
+		t.Fatalf("summary: %v\n%s", err, stdout.String())
+	}
+	if sum.Events != 5 || sum.StoppedBy != "shrank" || !strings.Contains(sum.Malformed, "shrank") {
+		t.Fatalf("summary: %d events, stopped by %q, %q; want 5, shrank and the error", sum.Events, sum.StoppedBy, sum.Malformed)
 	}
 }
 
