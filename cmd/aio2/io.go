@@ -422,16 +422,18 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 			return fmt.Errorf("--plot=%s: %w", o.plot, err)
 		}
 	}
-	if jobErr != nil {
-		return jobErr
-	}
+	// A job's failure and another's failed IOs are both said.
 	for _, r := range results {
 		if r.read.errs+r.write.errs > 0 {
-			return fmt.Errorf("%d IOs failed (io_errors in the report), the first with errno %d: %v",
-				r.read.errs+r.write.errs, r.errno(), syscall.Errno(r.errno()))
+			e := r.read.firstErr
+			if e == 0 {
+				e = r.write.firstErr
+			}
+			return errors.Join(jobErr, fmt.Errorf("%d IOs failed (io_errors in the report), the first with errno %d: %v",
+				r.read.errs+r.write.errs, e, syscall.Errno(e)))
 		}
 	}
-	return nil
+	return jobErr
 }
 
 // mergeGroup merges the jobs' results into the first, named name
@@ -455,9 +457,9 @@ func mergeGroup(name string, results []*jobResult) *jobResult {
 
 // runJobs runs every job in its own goroutine until all have ended, and
 // returns each one's error. A job that fails (its run returns an error)
-// stops the others: the run is over, and no report follows (found by
-// review, 2026-11-22: with --numjobs=4 --runtime=600 the other three ran
-// on for the whole runtime, and then no report was printed). An IO that
+// stops the others: the run is over (found by review, 2026-11-22: with
+// --numjobs=4 --runtime=600 the other three ran on for the whole
+// runtime), and the report of what was done follows, with the error. An IO that
 // fails is not such an error: its job stops issuing and the others run
 // on, as fio's do without exitall_on_error; the report says which failed.
 func runJobs(ctx context.Context, jobs []*job) []error {

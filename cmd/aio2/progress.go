@@ -22,10 +22,6 @@ type sampler struct {
 // as fio's do (a 2 s run had one sample a side when this was a second).
 const sampleEvery = 500 * time.Millisecond
 
-// perSecond turns a sample's count into a rate: the window is
-// sampleEvery, as fio's are its averaging time.
-const perSecond = int64(time.Second / sampleEvery)
-
 // progress samples every job each sampleEvery and, on a terminal,
 // rewrites one status line: IOPS, bandwidth and time left.
 type progress struct {
@@ -40,7 +36,12 @@ type progress struct {
 	lastIO int64
 	lastB  int64
 	lastT  time.Time // when lastIO and lastB were taken; zero: start
-	width  int       // the terminal's columns; 0: unknown
+	// lastS is when the jobs were last sampled; zero: start. Each
+	// sample is a rate over the time that really passed since, as
+	// fio's: a late tick made a window longer than sampleEvery, and a
+	// dropped one two windows in one.
+	lastS time.Time
+	width int // the terminal's columns; 0: unknown
 }
 
 func newProgress(o *ioOptions, jobs []*job, stdout io.Writer) *progress {
@@ -78,7 +79,17 @@ func (p *progress) loop() {
 	}
 }
 
-func (p *progress) sample() {
+func (p *progress) sample() { p.sampleAt(time.Now()) }
+
+// sampleAt samples every job at now and rewrites the status line.
+func (p *progress) sampleAt(now time.Time) {
+	since := p.lastS
+	if since.IsZero() {
+		since = p.start
+	}
+	p.lastS = now
+	dtNs := max(now.Sub(since).Nanoseconds(), 1)
+	rate := func(d int64) int64 { return int64(float64(d) * 1e9 / float64(dtNs)) }
 	var ios, bytes int64
 	for _, j := range p.jobs {
 		cur := [4]int64{j.rIOs.Load(), j.rBytes.Load(), j.wIOs.Load(), j.wBytes.Load()}
@@ -96,19 +107,18 @@ func (p *progress) sample() {
 		}
 		s := j.samples
 		if cur[0] > 0 || s.last[0] > 0 || len(s.rIOs) > 0 {
-			s.rIOs = append(s.rIOs, (cur[0]-s.last[0])*perSecond)
-			s.rBytes = append(s.rBytes, (cur[1]-s.last[1])*perSecond)
+			s.rIOs = append(s.rIOs, rate(cur[0]-s.last[0]))
+			s.rBytes = append(s.rBytes, rate(cur[1]-s.last[1]))
 		}
 		if cur[2] > 0 || s.last[2] > 0 || len(s.wIOs) > 0 {
-			s.wIOs = append(s.wIOs, (cur[2]-s.last[2])*perSecond)
-			s.wBytes = append(s.wBytes, (cur[3]-s.last[3])*perSecond)
+			s.wIOs = append(s.wIOs, rate(cur[2]-s.last[2]))
+			s.wBytes = append(s.wBytes, rate(cur[3]-s.last[3]))
 		}
 		s.last = cur
 	}
 	if !p.show {
 		return
 	}
-	now := time.Now()
 	last := p.lastT
 	if last.IsZero() {
 		last = p.start

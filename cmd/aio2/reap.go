@@ -242,16 +242,24 @@ func reap(args []string, stdout io.Writer) error {
 	// A ring whose file shrank cannot give its header's counters, but
 	// the events the threads claimed before are counted, and are gone
 	// from the ring: the summary still says how many.
-	runErr := errors.Join(errs...)
+	shrank := false
+	var others []error // malformed records, each thread's first
+	for _, e := range errs {
+		switch {
+		case e == nil:
+		case errors.Is(e, errRingShrank):
+			shrank = true
+		default:
+			others = append(others, e)
+		}
+	}
 	var overflow uint64
 	var pending bool
-	if !errors.Is(runErr, errRingShrank) {
-		if err := guardFault(func() error {
+	if !shrank {
+		shrank = guardFault(func() error {
 			overflow, pending = reg.Overflowed(), reg.Flags()&abi.FOverflow != 0
 			return nil
-		}); err != nil {
-			runErr = errors.Join(runErr, err)
-		}
+		}) != nil
 	}
 	var t reapTotals
 	for i := range totals {
@@ -279,14 +287,20 @@ func reap(args []string, stdout io.Writer) error {
 		}
 		sum.Attrs[name] = map[string]int64{"ok": st[0], "unsupported": st[1], "unavailable": st[2], "error": st[3]}
 	}
+	var runErr error
 	switch {
-	case errors.Is(runErr, errRingShrank):
-		runErr = errRingShrank // once, not once per thread that met it
-		sum.Malformed = runErr.Error()
-		sum.StoppedBy = "shrank"
-	case runErr != nil:
-		sum.Malformed = runErr.Error()
+	case len(others) > 0:
+		runErr = errors.Join(others...)
+		if shrank {
+			runErr = errors.Join(runErr, errRingShrank)
+		}
 		sum.StoppedBy = "malformed"
+	case shrank:
+		runErr = errRingShrank // once, not once per thread that met it
+		sum.StoppedBy = "shrank"
+	}
+	if runErr != nil {
+		sum.Malformed = runErr.Error()
 	}
 	if *format == "json" {
 		enc := json.NewEncoder(stdout)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -88,6 +89,7 @@ func TestSubmitFailingBetweenBatchesLosesNoEvent(t *testing.T) {
 	injected := errors.New("injected submit failure")
 	waits, returned, first := 0, 0, 0
 	failed := false
+	var accountedAtFail int64
 	getEvents, submitRaw := j.getEvents, j.submitRaw
 	j.getEvents = func(min int, buf []byte, timeout time.Duration) (int, error) {
 		waits++
@@ -108,13 +110,18 @@ func TestSubmitFailingBetweenBatchesLosesNoEvent(t *testing.T) {
 	j.submitRaw = func(recs []byte) (int, error) {
 		if waits == 1 && !failed {
 			failed = true
+			accountedAtFail = j.states[0].read.ios
 			return 0, injected
 		}
 		return submitRaw(recs)
 	}
 	err := j.run(context.Background())
 	require.ErrorIs(t, err, injected)
-	require.True(t, failed, "the submit between batches never ran")
+	require.True(t, failed, "no submit after the first wait")
+	// The submit that failed ran between batches: some of the wait's
+	// events were still to be accounted (a build that resubmits only
+	// after accounting them all fails here, not below).
+	require.Less(t, accountedAtFail, int64(first), "accounted when the submit failed, of %d the wait returned", first)
 	got := j.states[0].read.ios
 	require.Equal(t, int64(returned), got, "events returned against events accounted (%d in the wait whose resubmit failed)", first)
 	require.Equal(t, j.issued-int64(j.kctx.Inflight()), got, "IOs reaped from the context against IOs accounted")
@@ -159,25 +166,31 @@ func countEvents(t *testing.T, buf []byte) int {
 }
 
 // Samples are taken every 500 ms, fio's default averaging time, and each
-// is a rate per second: a 2 s run had one sample a side when they were
-// taken once a second, so iops_min, iops_max and iops_stddev said little.
+// is a rate per second over the time that really passed, as fio's: a 2 s
+// run had one sample a side when they were taken once a second, and a
+// late or dropped tick would have skewed a rate that assumed 500 ms.
 func TestSamplesAreRatesOverHalfSeconds(t *testing.T) {
 	require.Equal(t, 500*time.Millisecond, sampleEvery)
 	j := &job{}
-	p, _ := testProgress(&ioOptions{runtime: time.Minute, bs: 4096}, time.Second, j)
+	p, _ := testProgress(&ioOptions{runtime: time.Minute, bs: 4096}, 0, j)
+	t0 := p.start
 	j.rIOs.Store(1000)
 	j.rBytes.Store(1000 * 4096)
-	p.sample()
+	p.sampleAt(t0.Add(500 * time.Millisecond))
 	j.rIOs.Store(1500)
 	j.rBytes.Store(1500 * 4096)
-	p.sample()
-	require.Equal(t, []int64{2000, 1000}, j.samples.rIOs, "IOs per second over each 500 ms window")
-	require.Equal(t, []int64{2000 * 4096, 1000 * 4096}, j.samples.rBytes)
+	p.sampleAt(t0.Add(time.Second))
+	// A tick 250 ms late: the window is 750 ms.
+	j.rIOs.Store(3000)
+	j.rBytes.Store(3000 * 4096)
+	p.sampleAt(t0.Add(1750 * time.Millisecond))
+	require.Equal(t, []int64{2000, 1000, 2000}, j.samples.rIOs, "IOs per second over each window")
+	require.Equal(t, []int64{2000 * 4096, 1000 * 4096, 2000 * 4096}, j.samples.rBytes)
 	require.Empty(t, j.samples.wIOs, "a side with no IO is not sampled")
 	mn, mx, mean, _ := sampleStats(j.samples.rIOs)
 	require.Equal(t, int64(1000), mn)
 	require.Equal(t, int64(2000), mx)
-	require.InDelta(t, 1500, mean, 1e-9)
+	require.InDelta(t, 5000.0/3, mean, 1e-9)
 }
 
 // A job that fails still gets its report, with the failure in it and, when
@@ -225,4 +238,28 @@ func TestReportOfFailedJob(t *testing.T) {
 	require.ErrorIs(t, g.failure, unix.EINVAL)
 	require.True(t, g.interrupted, "job c was interrupted")
 	require.Equal(t, int64(22), g.errno())
+}
+
+// An external-mode run that ends in an error (here --timeout, after a
+// reaper took 40 events and went away) reports the IOs that were reaped,
+// not 0: its counts were set only on the way out of a run that succeeded
+// (found by review, 2026-11-22, once failed runs got their report).
+func TestIOExternalFailedRunCountsReaped(t *testing.T) {
+	dir := t.TempDir()
+	needDirect(t, dir)
+	file := makeFile(t, dir, 16<<20)
+	cmd, rest, stderr, ringPath, _ := startExternal(t, "--filename="+file, "--number=1000", "--iodepth=8",
+		"--max-inflight=16", "--timeout=1", "--output-format=json")
+	if r := runBin(t, "reap", "--count=40", "--timeout=30", ringPath); r.code != 0 {
+		t.Fatalf("reap: %d %s", r.code, r.stderr)
+	}
+	b, _ := io.ReadAll(rest)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "aio2 io should fail on --timeout: %s", stderr.String())
+	require.Equal(t, 1, ee.ExitCode())
+	j := parseOut(t, string(b)).Jobs[0]
+	require.Contains(t, j.Aio2.Failed, "were not reaped")
+	require.Equal(t, int64(40), j.Read.TotalIos, "IOs reaped by the other process")
+	require.Equal(t, int64(40*4096), j.Read.IoBytes)
 }

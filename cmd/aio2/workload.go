@@ -624,7 +624,7 @@ func (j *job) runGoroutines(ctx context.Context) error {
 			for !done.Load() {
 				evs, err := j.reapOnce(rs)
 				if _, cerr := j.consume(rs, evs, nowNs(), release); cerr != nil {
-					err = cerr
+					err = errors.Join(cerr, err)
 				}
 				if err != nil {
 					errs[i] = err
@@ -708,6 +708,10 @@ func (j *job) runExternal(ctx context.Context) error {
 	lim := j.limits()
 	next := 0
 	stop := ctx.Done()
+	// However the run ends (a --timeout, a failing submit: the report
+	// follows either way), count only what was reaped: the rest of the
+	// submitted IOs are not done as far as anyone can tell.
+	defer j.countReaped()
 	// --timeout bounds how long this side waits with no sign of a reaper:
 	// while submit answers EAGAIN (max_inflight events unreaped), and at
 	// the end, while events remain. Any progress restarts it.
@@ -774,8 +778,12 @@ func (j *job) runExternal(ctx context.Context) error {
 		case <-time.After(time.Millisecond):
 		}
 	}
-	// Count only what was reaped: the rest of the submitted IOs are not
-	// done as far as anyone can tell.
+	return nil
+}
+
+// countReaped sets the external mode's counts to the IOs another process
+// has reaped: those submitted less those still unreaped.
+func (j *job) countReaped() {
 	if left := int64(j.kctx.Inflight()); left > 0 {
 		if r := j.rIOs.Load(); r >= left {
 			j.rIOs.Add(-left)
@@ -789,7 +797,6 @@ func (j *job) runExternal(ctx context.Context) error {
 	rs.read.bytes, rs.write.bytes = rs.read.ios*j.o.bs, rs.write.ios*j.o.bs
 	j.rBytes.Store(rs.read.bytes)
 	j.wBytes.Store(rs.write.bytes)
-	return nil
 }
 
 // result merges the reapers' states into the job's report.
