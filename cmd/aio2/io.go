@@ -459,9 +459,10 @@ func mergeGroup(name string, results []*jobResult) *jobResult {
 // returns each one's error. A job that fails (its run returns an error)
 // stops the others: the run is over (found by review, 2026-11-22: with
 // --numjobs=4 --runtime=600 the other three ran on for the whole
-// runtime), and the report of what was done follows, with the error. An IO that
-// fails is not such an error: its job stops issuing and the others run
-// on, as fio's do without exitall_on_error; the report says which failed.
+// runtime), and the report of what was done follows, with the error.
+// An IO that fails is not such an error: its job stops issuing and the
+// others run on, as fio's do without exitall_on_error; the report says
+// which failed.
 func runJobs(ctx context.Context, jobs []*job) []error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(jobs))
