@@ -124,7 +124,63 @@ func TestSubmitFailingBetweenBatchesLosesNoEvent(t *testing.T) {
 	require.Less(t, accountedAtFail, int64(first), "accounted when the submit failed, of %d the wait returned", first)
 	got := j.states[0].read.ios
 	require.Equal(t, int64(returned), got, "events returned against events accounted (%d in the wait whose resubmit failed)", first)
-	require.Equal(t, j.issued-int64(j.kctx.Inflight()), got, "IOs reaped from the context against IOs accounted")
+	require.Zero(t, j.kctx.Inflight(), "the job ended with IOs in flight")
+	require.Equal(t, j.issued, got, "IOs submitted against IOs accounted")
+}
+
+// A failed submit ends the issuing, not the reaping: the IOs in flight
+// are reaped and in the report, with every reaper (before, the job
+// returned at once and left them to Destroy, unreported; found by
+// review, 2026-11-22).
+func TestSubmitFailureReapsWhatIsInFlight(t *testing.T) {
+	for _, mode := range []struct {
+		reaper  string
+		reapers int
+	}{{"inline", 0}, {"goroutines=1", 1}, {"goroutines=2", 2}} {
+		t.Run(mode.reaper, func(t *testing.T) {
+			j := newTestJob(t, mode.reaper, mode.reapers)
+			injected := errors.New("injected submit failure")
+			calls := 0
+			var inflightAtFail int
+			submitRaw, getEvents, reap := j.submitRaw, j.getEvents, j.reap
+			// Few events a call: with at most 4 a wait, the inline
+			// reaper resubmits only at the top of its loop, not between
+			// batches (TestSubmitFailingBetweenBatchesLosesNoEvent);
+			// with 1, goroutine reapers hand slots back one by one, so
+			// that the submitter runs while others are in flight (the
+			// whole queue, reaped at once, left none).
+			max := int(j.params.MaxEventBytes)
+			if mode.reapers == 0 {
+				max += 3 * abi.MinEventBytes
+			}
+			j.getEvents = func(min int, buf []byte, timeout time.Duration) (int, error) {
+				return getEvents(min, buf[:max], timeout)
+			}
+			j.reap = func(buf []byte) (int, error) { return reap(buf[:max]) }
+			j.submitRaw = func(recs []byte) (int, error) {
+				// Only the job's goroutine submits. The fault comes
+				// on a call after the first, with IOs in flight.
+				if calls++; calls >= 2 && inflightAtFail == 0 {
+					if n := j.kctx.Inflight(); n > 0 {
+						inflightAtFail = n
+						return 0, injected
+					}
+				}
+				return submitRaw(recs)
+			}
+			err := j.run(context.Background())
+			require.ErrorIs(t, err, injected)
+			require.Positive(t, inflightAtFail, "nothing was in flight when the submit failed")
+			require.Zero(t, j.kctx.Inflight(), "the job ended with IOs in flight")
+			require.Zero(t, j.inflight, "the job ended before its IOs in flight came back")
+			var got int64
+			for _, rs := range j.states {
+				got += rs.read.ios
+			}
+			require.Equal(t, j.issued, got, "IOs submitted against IOs accounted")
+			require.False(t, j.interrupted, "a failed submit is not an interruption")
+		})
+	}
 }
 
 // newTestJob makes a job of 16 random 4 KiB O_DIRECT reads in flight, and

@@ -560,18 +560,20 @@ func (j *job) runInline(ctx context.Context) error {
 	// now is the time the last events were reaped, or the start: the
 	// clock is read once per wait, not once more per turn of the loop.
 	now := nowNs()
+	var serr error // the first submit that failed
 	for {
 		stopping := stop.Load()
 		if stopping {
 			j.interrupted = true
 		}
-		stopping = stopping || j.failed.Load()
+		stopping = stopping || j.failed.Load() || serr != nil
 		if !stopping {
 			for len(j.free) > 0 && lim.more(j.issued, now) {
 				j.prepareUpTo(&lim, now, submitBatch)
 				n, err := j.submit(j.pushFree)
 				if err != nil {
-					return err
+					serr, stopping = err, true
+					break
 				}
 				if n == 0 {
 					break // EAGAIN: reap first
@@ -581,7 +583,7 @@ func (j *job) runInline(ctx context.Context) error {
 		if j.inflight == 0 {
 			now = nowNs()
 			if stopping || !lim.more(j.issued, now) {
-				return nil
+				return serr
 			}
 			continue
 		}
@@ -589,10 +591,7 @@ func (j *job) runInline(ctx context.Context) error {
 		now = nowNs()
 		// Account a batch, resubmit it, and go on: a wait that returns
 		// the whole queue (the disk) has its first slots back in the
-		// device before the last events are accounted. A failed submit
-		// stops the resubmitting, not the accounting: the events in
-		// evs are reaped already, and would be lost.
-		var serr error
+		// device before the last events are accounted.
 		for len(evs) > 0 {
 			n, used, err := j.consumeUpTo(rs, evs, now, j.pushFree, submitBatch)
 			j.inflight -= n
@@ -605,8 +604,12 @@ func (j *job) runInline(ctx context.Context) error {
 				_, serr = j.submit(j.pushFree)
 			}
 		}
-		if err := errors.Join(werr, serr); err != nil {
-			return err
+		// A wait that fails ends the job: another could fail the same
+		// way for ever. A failed submit does not: the job issues no
+		// more, and reaps what it has in flight, so that every IO it
+		// submitted is in the report, as after an IO that fails.
+		if werr != nil {
+			return errors.Join(werr, serr)
 		}
 	}
 }
@@ -635,7 +638,7 @@ func (j *job) runGoroutines(ctx context.Context) error {
 			}
 		}()
 	}
-	var err error
+	var err, serr error // a reaper's failure; the first submit that failed
 	stop := ctx.Done()
 	stopping := false
 	for {
@@ -654,8 +657,10 @@ func (j *job) runGoroutines(ctx context.Context) error {
 		if !stopping {
 			j.prepareFree(&lim, now)
 		}
-		if _, err = j.submit(j.pushFree); err != nil {
-			break
+		// A failed submit stops the issuing, not the reaping: what is
+		// in flight is reaped and reported, as in runInline.
+		if _, e := j.submit(j.pushFree); e != nil {
+			serr, stopping = e, true
 		}
 		if j.inflight == 0 && (stopping || !lim.more(j.issued, nowNs())) {
 			break
@@ -696,9 +701,9 @@ func (j *job) runGoroutines(ctx context.Context) error {
 	done.Store(true)
 	wg.Wait()
 	if e := errors.Join(errs...); e != nil {
-		return e
+		return errors.Join(e, serr)
 	}
-	return err
+	return errors.Join(err, serr)
 }
 
 // runExternal submits and never reaps: another process maps the shared
