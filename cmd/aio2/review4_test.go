@@ -20,6 +20,13 @@ import (
 	"github.com/aio2/aio2/abi"
 )
 
+// reaperModes are the reapers a job can run with, as --reaper and the
+// number of goroutines.
+var reaperModes = []struct {
+	reaper  string
+	reapers int
+}{{"inline", 0}, {"goroutines=1", 1}, {"goroutines=2", 2}}
+
 // kioctx's GetEvents and Reap may return events together with an error
 // (a failing io_getevents completes the iocbs the context held; a corrupt
 // record ends a Reap after the good ones): buf[:n] must be consumed, or
@@ -28,10 +35,7 @@ import (
 // meets such an error on a call that brought events; every event a call
 // returned must be accounted, and the job must end with the error.
 func TestEventsThatComeWithAnErrorAreCounted(t *testing.T) {
-	for _, mode := range []struct {
-		reaper  string
-		reapers int
-	}{{"inline", 0}, {"goroutines=1", 1}, {"goroutines=2", 2}} {
+	for _, mode := range reaperModes {
 		t.Run(mode.reaper, func(t *testing.T) {
 			j := newTestJob(t, mode.reaper, mode.reapers)
 
@@ -133,10 +137,7 @@ func TestSubmitFailingBetweenBatchesLosesNoEvent(t *testing.T) {
 // returned at once and left them to Destroy, unreported; found by
 // review, 2026-11-22).
 func TestSubmitFailureReapsWhatIsInFlight(t *testing.T) {
-	for _, mode := range []struct {
-		reaper  string
-		reapers int
-	}{{"inline", 0}, {"goroutines=1", 1}, {"goroutines=2", 2}} {
+	for _, mode := range reaperModes {
 		t.Run(mode.reaper, func(t *testing.T) {
 			j := newTestJob(t, mode.reaper, mode.reapers)
 			injected := errors.New("injected submit failure")
