@@ -35,11 +35,11 @@ type progress struct {
 	start  time.Time
 	lastIO int64
 	lastB  int64
-	lastT  time.Time // when lastIO and lastB were taken; zero: start
-	// lastS is when the jobs were last sampled; zero: start. Each
-	// sample is a rate over the time that really passed since, as
-	// fio's: a late tick made a window longer than sampleEvery, and a
-	// dropped one two windows in one.
+	// lastS is when the jobs were last sampled (and lastIO and lastB
+	// taken); zero: start. Each sample, and the status line's rates,
+	// are over the time that really passed since, as fio's: a late tick
+	// made a window longer than sampleEvery, and a dropped one two
+	// windows in one.
 	lastS time.Time
 	width int // the terminal's columns; 0: unknown
 }
@@ -89,7 +89,8 @@ func (p *progress) sampleAt(now time.Time) {
 	}
 	p.lastS = now
 	dtNs := max(now.Sub(since).Nanoseconds(), 1)
-	rate := func(d int64) int64 { return int64(float64(d) * 1e9 / float64(dtNs)) }
+	perSec := func(d int64) float64 { return float64(d) * 1e9 / float64(dtNs) }
+	rate := func(d int64) int64 { return int64(perSec(d)) } // truncated, as fio's samples
 	var ios, bytes int64
 	for _, j := range p.jobs {
 		cur := [4]int64{j.rIOs.Load(), j.rBytes.Load(), j.wIOs.Load(), j.wBytes.Load()}
@@ -119,20 +120,11 @@ func (p *progress) sampleAt(now time.Time) {
 	if !p.show {
 		return
 	}
-	last := p.lastT
-	if last.IsZero() {
-		last = p.start
-	}
-	// Rates over the time that actually passed: a tick can be late.
-	dt := now.Sub(last).Seconds()
-	if dt <= 0 {
-		dt = 1
-	}
 	// A job's counters can step back when it ends (the IOs it
 	// submitted but never reaped are taken off): no negative rates.
 	dIO, dB := max(ios-p.lastIO, 0), max(bytes-p.lastB, 0)
-	p.lastIO, p.lastB, p.lastT = ios, bytes, now
-	iops, bw, eta := humanCount(float64(dIO)/dt), humanBytes(float64(dB)/dt), p.eta(now.Sub(p.start), ios)
+	p.lastIO, p.lastB = ios, bytes
+	iops, bw, eta := humanCount(perSec(dIO)), humanBytes(perSec(dB)), p.eta(now.Sub(p.start), ios)
 	line := fmt.Sprintf("[aio2] %s IOPS, %s/s, %s IOs, eta %s", iops, bw, humanCount(float64(ios)), eta)
 	if p.width > 1 && len(line) >= p.width {
 		// A line longer than the terminal wraps, and "\r" then goes

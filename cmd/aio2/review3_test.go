@@ -416,7 +416,7 @@ func TestProgressEndedJobStillCounts(t *testing.T) {
 	p.sample()
 	a.done.Store(true)
 	b.rIOs.Store(1500)
-	p.lastT = time.Now().Add(-time.Second)
+	p.lastS = time.Now().Add(-time.Second)
 	p.sample()
 	s := screen(buf.String())
 	if strings.Contains(s, "-") || !strings.Contains(s, " 2500 IOs") || !strings.HasPrefix(s, "[aio2] 500 IOPS") {
@@ -433,7 +433,7 @@ func TestProgressLineLeavesNoTail(t *testing.T) {
 	j.rBytes.Store(123456789 << 20)
 	p.sample()
 	long := screen(buf.String())
-	p.lastT = time.Now().Add(-time.Second)
+	p.lastS = time.Now().Add(-time.Second)
 	j.rIOs.Store(123456790)
 	j.rBytes.Store(123456790 << 20)
 	p.o.runtime = 0
