@@ -79,6 +79,11 @@ func TestEventsThatComeWithAnErrorAreCounted(t *testing.T) {
 			require.Equal(t, int64(returned), got,
 				"events returned by GetEvents/Reap against events accounted (%d came with the error)", failedWith)
 			require.Equal(t, j.issued-int64(j.kctx.Inflight()), got, "IOs reaped from the context against IOs accounted")
+			// Whatever was still in flight is said in the error
+			// (TestFailedWaitSaysWhatWasInFlight).
+			if left := j.issued - got; left == 0 {
+				require.NotContains(t, err.Error(), "not reaped")
+			}
 		})
 	}
 }
@@ -180,6 +185,48 @@ func TestSubmitFailureReapsWhatIsInFlight(t *testing.T) {
 			}
 			require.Equal(t, j.issued, got, "IOs submitted against IOs accounted")
 			require.False(t, j.interrupted, "a failed submit is not an interruption")
+		})
+	}
+}
+
+// A wait that fails ends the job with IOs still in flight; they cannot be
+// in the report, but they must not pass for never issued: the job's error
+// (the "failed" line of the report) says how many there were. Found by
+// review, 2026-11-22. Each call here brings one event at most, so that the
+// fault comes with the rest of the queue in flight.
+func TestFailedWaitSaysWhatWasInFlight(t *testing.T) {
+	for _, mode := range reaperModes {
+		t.Run(mode.reaper, func(t *testing.T) {
+			j := newTestJob(t, mode.reaper, mode.reapers)
+			injected := errors.New("injected wait failure")
+			max := int(j.params.MaxEventBytes)
+			getEvents, reap := j.getEvents, j.reap
+			var mu sync.Mutex
+			calls := 0
+			fail := func(n int, err error) (int, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				if n > 0 && err == nil {
+					if calls++; calls == 20 {
+						return n, injected
+					}
+				}
+				return n, err
+			}
+			j.getEvents = func(min int, buf []byte, timeout time.Duration) (int, error) {
+				return fail(getEvents(min, buf[:max], timeout))
+			}
+			j.reap = func(buf []byte) (int, error) { return fail(reap(buf[:max])) }
+			err := j.run(context.Background())
+			require.ErrorIs(t, err, injected)
+			var got int64
+			for _, rs := range j.states {
+				got += rs.read.ios
+			}
+			left := j.issued - got
+			require.Equal(t, int64(j.kctx.Inflight()), left, "IOs neither accounted nor in the context")
+			require.Positive(t, left, "the fault came with nothing in flight: the test proves nothing")
+			require.ErrorContains(t, err, fmt.Sprintf("; %d IOs submitted were not reaped when the job ended, and are not in the report", left))
 		})
 	}
 }

@@ -516,6 +516,15 @@ func (j *job) run(ctx context.Context) error {
 	default:
 		err = j.runInline(ctx)
 	}
+	// A job ended by a failed wait or reap leaves what it had in flight
+	// unreaped: the report counts what was reaped, and says how many
+	// more there were, rather than let them pass as never issued.
+	// (External mode says so in its own words: the other process reaps.)
+	if err != nil && j.o.reaper != "external" {
+		if left := j.kctx.Inflight(); left > 0 {
+			err = fmt.Errorf("%w; %d IOs submitted were not reaped when the job ended, and are not in the report", err, left)
+		}
+	}
 	for _, rs := range j.states {
 		j.publish(rs, 0, true)
 	}
