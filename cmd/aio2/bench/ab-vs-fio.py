@@ -4,8 +4,8 @@ each build's `aio2 io` with the same flags, alternating (fio A B fio A B
 ...) so that drift on a noisy machine hits all of them alike. Prints, per
 tool, the median IOPS, CPU per IO (usr+sys of the whole process, from
 getrusage) and clat median, and the medians of the per-rep ratios to
-fio's run of the same rep. It is how a change is measured end to end: the old and the new build
-side by side, against the same reference.
+fio's run of the same rep. It is how a change is measured end to end:
+the old and the new build side by side, against the same reference.
 
   git worktree add /tmp/old HEAD~1 && (cd /tmp/old && go build -o /tmp/aio2-old ./cmd/aio2)
   go build -o /tmp/aio2-new ./cmd/aio2
@@ -66,8 +66,8 @@ def main():
               f"   clat p50 {p50:7.1f}us ratio {rp:.3f}")
     print("[lo, hi]: a 95 % bootstrap interval of the median IOPS ratio (resampling the reps, 2000 times, seed 1)")
     if a.aa:
-        # Against the mean of the rep's two fio runs: a reference with
-        # half the noise of either, and no place in the rep of its own.
+        # Against the mean of the rep's two fio runs: a reference less
+        # noisy than either, and with no one place in the rep.
         for k in a.builds:
             ratios = [2 * x["iops"] / (f["iops"] + g["iops"]) for x, f, g in zip(res[k], res["fio"], res["fio (A/A)"])]
             lo, hi = median_interval(ratios)
