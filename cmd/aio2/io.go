@@ -425,10 +425,7 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 	// A job's failure and another's failed IOs are both said.
 	for _, r := range results {
 		if r.read.errs+r.write.errs > 0 {
-			e := r.read.firstErr
-			if e == 0 {
-				e = r.write.firstErr
-			}
+			e := r.ioErrno()
 			return errors.Join(jobErr, fmt.Errorf("%d IOs failed (io_errors in the report), the first with errno %d: %v",
 				r.read.errs+r.write.errs, e, syscall.Errno(e)))
 		}

@@ -275,21 +275,27 @@ func sampleStats(xs []int64) (mn, mx int64, mean, dev float64) {
 	return mn, mx, mean, dev
 }
 
-// errno is the errno of the job's first failed IO (reads first), 0 if
-// none failed, as fio's "error".
+// errno is fio's "error": the errno of the job's first failed IO, or
+// else of the failure that ended the job (a failing submit or wait), 0
+// if neither.
 func (j *jobResult) errno() int64 {
-	if j.read.firstErr != 0 {
-		return j.read.firstErr
+	if e := j.ioErrno(); e != 0 {
+		return e
 	}
-	if j.write.firstErr != 0 {
-		return j.write.firstErr
-	}
-	// fio's err= is also the errno of a failure of the job itself.
 	var e syscall.Errno
 	if errors.As(j.failure, &e) {
 		return int64(e)
 	}
 	return 0
+}
+
+// ioErrno is the errno of the job's first failed IO (reads first), 0 if
+// none failed.
+func (j *jobResult) ioErrno() int64 {
+	if j.read.firstErr != 0 {
+		return j.read.firstErr
+	}
+	return j.write.firstErr
 }
 
 // jobResult is everything one job (or a group of jobs) did.
