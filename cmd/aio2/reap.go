@@ -65,11 +65,21 @@ type reapSummary struct {
 	// EventfdWakes counts the sleeps on --eventfd that ended with the
 	// counter set: present, 0 included, with --eventfd; absent without.
 	EventfdWakes *int64 `json:"eventfd_wakes,omitempty"`
+	// CountersUnread: the file shrank after every thread had ended
+	// cleanly, so overflowed and overflow_pending could not be read (they
+	// are 0 and false). The reap itself is whole: stopped_by says why it
+	// ended, and the status is 0.
+	CountersUnread bool `json:"counters_unread,omitempty"`
 }
 
 // newReaper is ring.NewReaper; a test replaces it to make a later
 // reaper's setup fail.
 var newReaper = ring.NewReaper
+
+// reapersDone runs after every reaper thread has ended, before the
+// header's counters are read; a test replaces it to truncate the file
+// there.
+var reapersDone = func() {}
 
 // errRingShrank is what a fault on the ring's mapping becomes.
 var errRingShrank = errors.New("the ring's file shrank under its mapping (truncated by its owner?): reading it faulted")
@@ -253,10 +263,18 @@ func reap(args []string, stdout io.Writer) error {
 			others = append(others, e)
 		}
 	}
+	reapersDone()
 	var overflow uint64
 	var pending bool
+	// A file that shrinks only now, after every thread ended for a reason
+	// of its own (F_DEAD and empty, --count, --timeout...), took nothing
+	// from the reap: every event it claimed is counted and none is left
+	// unread for that reason. Only the header's counters are lost; the
+	// summary says so and keeps the thread's reason (found by review,
+	// 2026-11-22: it said "shrank" and exited 1).
+	countersUnread := false
 	if !shrank {
-		shrank = guardFault(func() error {
+		countersUnread = guardFault(func() error {
 			overflow, pending = reg.Overflowed(), reg.Flags()&abi.FOverflow != 0
 			return nil
 		}) != nil
@@ -273,6 +291,7 @@ func reap(args []string, stdout io.Writer) error {
 		sum.EventfdWakes = &w
 	}
 	sum.OverflowPending = pending
+	sum.CountersUnread = countersUnread
 	if v, ok := stoppedBy.Load().(string); ok {
 		sum.StoppedBy = v
 	}
@@ -317,6 +336,9 @@ func reap(args []string, stdout io.Writer) error {
 		}
 		if sum.OverflowPending {
 			fmt.Fprintf(stdout, "  F_OVERFLOW is set: the producer's overflow list holds events that only its getevents delivers\n")
+		}
+		if sum.CountersUnread {
+			fmt.Fprintf(stdout, "  the ring's file shrank after the reap ended: the overflowed counter and F_OVERFLOW could not be read\n")
 		}
 		for _, name := range sortedKeys(sum.Attrs) {
 			st := sum.Attrs[name]

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,5 +192,39 @@ func TestReapReportsOverflowPending(t *testing.T) {
 	s, r = reapJSON(t, "--timeout=20", path)
 	if r.code != 0 || !s.OverflowPending || s.StoppedBy != "dead" {
 		t.Fatalf("status %d, overflow_pending %v, stopped by %q; want 0, true, dead", r.code, s.OverflowPending, s.StoppedBy)
+	}
+}
+
+// A file truncated after every reaper thread has ended cleanly loses
+// only the header's counters: the summary keeps the threads' reason and
+// says the counters were not read, and the status is 0 (found by review,
+// 2026-11-22: it said "shrank" and exited 1, as if events were lost).
+func TestReapFileTruncatedAfterTheEnd(t *testing.T) {
+	defer func(f func()) { reapersDone = f }(reapersDone)
+	for _, format := range []string{"json", "normal"} {
+		path := ringFile(t, 7, -1, true) // dead, 7 events
+		reapersDone = func() {
+			if err := os.Truncate(path, 0); err != nil {
+				t.Error(err)
+			}
+		}
+		var out bytes.Buffer
+		if err := cmdReap([]string{"--threads=3", "--timeout=20", "--output-format=" + format, path}, &out, io.Discard); err != nil {
+			t.Fatalf("%s: reap: %v; want success, the reap was whole", format, err)
+		}
+		if format == "normal" {
+			if s := out.String(); !strings.Contains(s, "reaped 7 events") || !strings.Contains(s, "stopped by dead") ||
+				!strings.Contains(s, "shrank after the reap ended") {
+				t.Fatalf("summary:\n%s\nwant 7 events, stopped by dead, and the counters said unread", s)
+			}
+			continue
+		}
+		var sum reapSummary
+		if err := json.Unmarshal(out.Bytes(), &sum); err != nil {
+			t.Fatalf("summary: %v\n%s", err, out.String())
+		}
+		if sum.Events != 7 || sum.StoppedBy != "dead" || !sum.CountersUnread || sum.Malformed != "" {
+			t.Fatalf("summary %+v; want 7 events, stopped by dead, counters unread, nothing malformed", sum)
+		}
 	}
 }
