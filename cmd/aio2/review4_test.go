@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/aio2/aio2/abi"
+	"github.com/aio2/aio2/kioctx"
 )
 
 // reaperModes are the reapers a job can run with, as --reaper and the
@@ -201,22 +202,43 @@ func TestFailedWaitSaysWhatWasInFlight(t *testing.T) {
 			injected := errors.New("injected wait failure")
 			max := int(j.params.MaxEventBytes)
 			getEvents, reap := j.getEvents, j.reap
+			// The fault comes on the 20th call that brings an event, or
+			// the first after it that leaves two IOs in flight; from
+			// then on the calls find nothing, as they would on a
+			// context whose wait broke. Otherwise, with two reapers,
+			// the other one drained the queue before it saw the job
+			// end, and nothing was left to report (found in CI,
+			// 2026-11-22, under -race).
 			var mu sync.Mutex
-			calls := 0
+			calls, faulted := 0, false
+			broken := func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return faulted
+			}
 			fail := func(n int, err error) (int, error) {
 				mu.Lock()
 				defer mu.Unlock()
-				if n > 0 && err == nil {
-					if calls++; calls == 20 {
+				if n > 0 && err == nil && !faulted {
+					if calls++; calls >= 20 && j.kctx.Inflight() >= 2 {
+						faulted = true
 						return n, injected
 					}
 				}
 				return n, err
 			}
 			j.getEvents = func(min int, buf []byte, timeout time.Duration) (int, error) {
+				if broken() {
+					return 0, kioctx.ErrTimeout
+				}
 				return fail(getEvents(min, buf[:max], timeout))
 			}
-			j.reap = func(buf []byte) (int, error) { return fail(reap(buf[:max])) }
+			j.reap = func(buf []byte) (int, error) {
+				if broken() {
+					return 0, nil
+				}
+				return fail(reap(buf[:max]))
+			}
 			err := j.run(context.Background())
 			require.ErrorIs(t, err, injected)
 			var got int64
