@@ -4,7 +4,8 @@ each build's `aio2 io` with the same flags, alternating (fio A B fio A B
 ...) so that drift on a noisy machine hits all of them alike. Prints, per
 tool, the median IOPS, CPU per IO (usr+sys of the whole process, from
 getrusage) and clat median, and the medians of the per-rep ratios to
-fio's run of the same rep. It is how a change is measured end to end:
+fio's run of the same rep; with two builds or more, also each later
+build's per-rep ratio to the first. It is how a change is measured end to end:
 the old and the new build side by side, against the same reference.
 
   git worktree add /tmp/old HEAD~1 && (cd /tmp/old && go build -o /tmp/aio2-old ./cmd/aio2)
@@ -65,6 +66,13 @@ def main():
         print(f"{k:40s} IOPS {iops:9.0f} ratio {ri:.3f} [{lo:.3f}, {hi:.3f}]   CPU/IO {cpu:6.2f}us ratio {rc:.3f}"
               f"   clat p50 {p50:7.1f}us ratio {rp:.3f}")
     print("[lo, hi]: a 95 % bootstrap interval of the median IOPS ratio (resampling the reps, 2000 times, seed 1)")
+    # Each later build against the first, rep by rep: the A/B a change
+    # is judged by, free of fio's own noise.
+    for k in a.builds[1:]:
+        ratios = [x["iops"] / f["iops"] for x, f in zip(res[k], res[a.builds[0]])]
+        lo, hi = median_interval(ratios)
+        print(f"{k:40s} IOPS ratio to {a.builds[0]} {statistics.median(ratios):.3f} [{lo:.3f}, {hi:.3f}], "
+              f"above 1.0 in {sum(r > 1 for r in ratios)} of {len(ratios)} reps")
     if a.aa:
         # Against the mean of the rep's two fio runs: a reference less
         # noisy than either, and with no one place in the rep.
