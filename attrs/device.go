@@ -447,3 +447,48 @@ func (g *deviceProbe) readStats() (probeStats, error) {
 	err := g.stats.Lookup(uint32(0), &st)
 	return st, err
 }
+
+// DeviceCounters are what the DEVICE programs counted since they loaded.
+// The programs see the block requests of every process on the machine,
+// so the counters are the machine's, not one context's: take two readings
+// and subtract to count a run.
+type DeviceCounters struct {
+	// Issues and Completes count the runs of the programs on
+	// block_rq_issue and block_rq_complete. A requeued request is issued
+	// again, so Issues may exceed Completes by more than what is in
+	// flight.
+	Issues, Completes uint64
+	// Records were written to the ring, one per IO per request (see the
+	// join); Dropped are those the ring had no room for. An IO whose
+	// record was dropped gets UNAVAILABLE, or a count of requests one too
+	// low.
+	Records, Dropped uint64
+	// NoStamp counts completions whose issue time was not found: another
+	// request in flight took its slot. Such a request leaves no record.
+	NoStamp uint64
+}
+
+// Sub returns c minus an earlier reading.
+func (c DeviceCounters) Sub(earlier DeviceCounters) DeviceCounters {
+	return DeviceCounters{
+		Issues: c.Issues - earlier.Issues, Completes: c.Completes - earlier.Completes,
+		Records: c.Records - earlier.Records, Dropped: c.Dropped - earlier.Dropped,
+		NoStamp: c.NoStamp - earlier.NoStamp,
+	}
+}
+
+// Counters reads the DEVICE programs' counters. It loads the programs if
+// they are not loaded yet, as the first IO that asks for DEVICE would,
+// and fails with the reason they cannot (a *FeatureError).
+func (*Device) Counters() (DeviceCounters, error) {
+	g, err := deviceGroup.get()
+	if err != nil {
+		return DeviceCounters{}, err
+	}
+	st, err := g.readStats()
+	if err != nil {
+		return DeviceCounters{}, err
+	}
+	return DeviceCounters{Issues: st.Issues, Completes: st.Completes,
+		Records: st.DevRecords, Dropped: st.DevDropped, NoStamp: st.NoStamp}, nil
+}

@@ -87,3 +87,19 @@ func ExampleWaitTSC() {
 	fmt.Println(since() >= 10*time.Millisecond)
 	// Output: true
 }
+
+// A run that asks for DEVICE reads the programs' counters around it, so
+// that it can say how many IOs' records the ring dropped. The counters
+// are the whole machine's.
+func ExampleDevice_Counters() {
+	dev := attrs.NewDevice()
+	before, err := dev.Counters()
+	if err != nil {
+		fmt.Println("no DEVICE here:", err)
+		return
+	}
+	// ... run the IO, with DEVICE asked on each iocb.
+	after, _ := dev.Counters()
+	d := after.Sub(before)
+	fmt.Printf("%d requests completed, %d records, %d dropped\n", d.Completes, d.Records, d.Dropped)
+}

@@ -350,6 +350,7 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 	}()
 	intr.setJobs(jobs)
 	prepareAttrs(o.attrs)
+	devBefore := deviceCounters(o.attrs)
 	cal.finish()
 	if o.reaper == "external" {
 		// The first line of stdout, so that a script can start the reaper.
@@ -376,6 +377,7 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 	start := time.Now()
 	prog := newProgress(o, jobs, stdout)
 	intr.setPhase(phaseRun)
+	runStarts(jobs)
 	errs := runJobs(ctx, jobs)
 	intr.setPhase(phaseReport)
 	elapsed := time.Since(start)
@@ -389,7 +391,7 @@ func cmdIO(args []string, stdout, stderr io.Writer) (err error) {
 	jobErr := errors.Join(errs...)
 
 	ri := &runInfo{
-		opts: o, start: start, elapsed: elapsed,
+		opts: o, start: start, elapsed: elapsed, device: devDelta(devBefore, deviceCounters(o.attrs)),
 		usrCPU: tvDur(ru1.Utime) - tvDur(ru0.Utime),
 		sysCPU: tvDur(ru1.Stime) - tvDur(ru0.Stime),
 		ctx:    (ru1.Nvcsw + ru1.Nivcsw) - (ru0.Nvcsw + ru0.Nivcsw),

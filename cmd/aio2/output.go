@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aio2/aio2/abi"
+	"github.com/aio2/aio2/attrs"
 )
 
 // fioDoc is the top level of fio's JSON output (stat.c: show_run_stats /
@@ -110,6 +111,20 @@ type attrEntry struct {
 
 	Echoed     *int64 `json:"echoed,omitempty"`
 	Mismatched *int64 `json:"mismatched,omitempty"`
+
+	// Probe (DEVICE) is what the eBPF programs counted during the run.
+	Probe *probeCounts `json:"probe,omitempty"`
+}
+
+// probeCounts are attrs.DeviceCounters over the run. The programs see
+// every process's block requests: the counts are the machine's, the same
+// in every job's report.
+type probeCounts struct {
+	Issues    uint64 `json:"requests_issued"`
+	Completes uint64 `json:"requests_completed"`
+	Records   uint64 `json:"records"`
+	Dropped   uint64 `json:"records_dropped"`
+	NoStamp   uint64 `json:"no_issue_time"`
 }
 
 var statusKeys = [...]string{"ok", "unsupported", "unavailable", "error", "missing"}
@@ -177,6 +192,7 @@ func (a *attrStats) report() map[string]attrEntry {
 // runInfo is what the whole run shares: options and process CPU.
 type runInfo struct {
 	opts    *ioOptions
+	device  *attrs.DeviceCounters // DEVICE's programs over the run, if asked
 	start   time.Time
 	elapsed time.Duration
 	usrCPU  time.Duration
@@ -281,6 +297,12 @@ func writeJSON(w io.Writer, ri *runInfo, jobs []*jobResult) error {
 			UnknownIDs:  j.attrs.unknownIDs,
 			Attrs:       j.attrs.report(),
 		}
+		if d := ri.device; d != nil {
+			if e, ok := fj.Aio2.Attrs["device"]; ok {
+				e.Probe = &probeCounts{Issues: d.Issues, Completes: d.Completes, Records: d.Records, Dropped: d.Dropped, NoStamp: d.NoStamp}
+				fj.Aio2.Attrs["device"] = e
+			}
+		}
 		doc.Jobs = append(doc.Jobs, fj)
 	}
 	enc := json.NewEncoder(w)
@@ -351,7 +373,7 @@ func writeNormal(w io.Writer, ri *runInfo, jobs []*jobResult) {
 		r := j.ring
 		fmt.Fprintf(w, "  context      : version=%d, ring_bytes=%d, max_event_bytes=%d, max_inflight=%d, overflowed=%d\n",
 			r.Version, r.RingBytes, r.MaxEventBytes, r.MaxInflight, r.Overflowed)
-		writeAttrsNormal(w, j.attrs)
+		writeAttrsNormal(w, j.attrs, ri.device)
 	}
 }
 
@@ -376,7 +398,7 @@ func writePercentiles(w io.Writer, what string, l fioLat) {
 	}
 }
 
-func writeAttrsNormal(w io.Writer, a *attrStats) {
+func writeAttrsNormal(w io.Writer, a *attrStats, dev *attrs.DeviceCounters) {
 	if len(a.asked) == 0 {
 		return
 	}
@@ -388,6 +410,10 @@ func writeAttrsNormal(w io.Writer, a *attrStats) {
 			fmt.Fprintf(w, " MISSING=%d", st[4])
 		}
 		fmt.Fprintln(w)
+		if id == abi.AttrDevice && dev != nil {
+			fmt.Fprintf(w, "      eBPF, whole machine during the run: %d requests issued, %d completed; %d records, %d dropped (ring full), %d without an issue time\n",
+				dev.Issues, dev.Completes, dev.Records, dev.Dropped, dev.NoStamp)
+		}
 		if st[0] == 0 {
 			continue
 		}
