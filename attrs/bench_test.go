@@ -202,3 +202,59 @@ func BenchmarkBufferedRead(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDeviceMissedCompletions counts the completions DEVICE's
+// complete program does not run for (docs/attributes.md, Limits): each
+// b.N iteration is a batch of 20,000 4 KiB O_DIRECT random reads at depth
+// 32 through native AIO, and the programs' counters are read around it.
+// "asked" asks for DEVICE on every IO (so End drains the ring), "not-asked"
+// on none. The metrics are the batches whose Completes fell short of
+// Issues, and the completions missed, over the run. A series of 40:
+//
+//	go test -run '^$' -bench DeviceMissedCompletions -benchtime 40x ./attrs
+//
+// AIO2_BENCH_RAW_TP=1 loads the raw_tp flavour instead of tp_btf. Other
+// processes' block IO shows in the counters too: run it on a quiet machine.
+func BenchmarkDeviceMissedCompletions(b *testing.B) {
+	if os.Getenv("AIO2_BENCH_RAW_TP") == "1" {
+		forceRawTP.Store(true)
+		defer forceRawTP.Store(false)
+	}
+	g := needDevice(b)
+	b.Logf("flavour %s", g.flavour)
+	const size = 64 << 20
+	const batch = 20_000
+	fd, _ := openDirect(b, size)
+	dev := NewDevice()
+	for _, c := range []struct {
+		name string
+		e    *Engine
+		reqs []byte
+	}{
+		{"asked", NewEngine(Clock{}, dev), reqsFor(abi.AttrDevice)},
+		{"not-asked", NewEngine(Clock{}), nil},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var lost, short uint64
+			for range b.N {
+				before, err := dev.Counters()
+				if err != nil {
+					b.Fatal(err)
+				}
+				directRun(b, c.e, fd, size, 4096, 32, batch, c.reqs, func(*directIO) {})
+				after, err := dev.Counters()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if d := after.Sub(before); d.Issues > d.Completes {
+					lost += d.Issues - d.Completes
+					short++
+				}
+			}
+			b.ReportMetric(float64(short), "short-batches")
+			b.ReportMetric(float64(lost), "missed")
+		})
+	}
+	// Leave the ring drained for whatever runs next.
+	directRun(b, NewEngine(Clock{}, dev), fd, size, 4096, 1, 1, reqsFor(abi.AttrDevice), func(*directIO) {})
+}
