@@ -56,6 +56,9 @@ type ioOptions struct {
 	progress    string
 	cpuprofile  string
 	clocksource string
+	// batch is --iodepth_batch_submit: iocbs per submit call, at most
+	// --iodepth; 0 is auto, chosen per target (ioOptions.submitBatch).
+	batch int
 
 	raw map[string]string // as given, for fio's "job options"
 }
@@ -79,7 +82,7 @@ const ioUsage = `io [--filename=FILE|DEVICE] [--size=1G] [--rw=randread] [--bs=4
 func parseIOFlags(args []string, stdout io.Writer) (*ioOptions, error) {
 	o := &ioOptions{}
 	fs := newFlagSet("io", ioUsage)
-	var size, bs, ringBytes, runtime, attrsS, timeout, direct string
+	var size, bs, ringBytes, runtime, attrsS, timeout, direct, batch string
 	fs.StringVar(&o.name, "name", "aio2", "job name (fio's jobname)")
 	fs.StringVar(&o.filename, "filename", "", "file or block device to run on; empty: make a file in --directory, fill it, remove it afterwards")
 	fs.StringVar(&o.directory, "directory", "", "where to make the file when --filename is empty (default: the temp dir); must support O_DIRECT")
@@ -89,6 +92,8 @@ func parseIOFlags(args []string, stdout io.Writer) (*ioOptions, error) {
 	fs.StringVar(&bs, "bs", "4k", "block size: bytes per IO (a multiple of the O_DIRECT alignment with --direct=1)")
 	fs.IntVar(&o.iodepth, "iodepth", 32, "IOs kept in flight per job (fio's default is 1)")
 	fs.StringVar(&direct, "direct", "1", "1: O_DIRECT (native AIO); 0: buffered (the context's worker pool)")
+	fs.StringVar(&batch, "iodepth_batch_submit", "auto", "iocbs per submit call, at most --iodepth: auto (1 on a device sysfs calls rotational, as fio; 4 otherwise), N, or 0 for --iodepth (fio's meaning)")
+	fs.StringVar(&batch, "iodepth_batch", "auto", "the same as --iodepth_batch_submit (fio's alias)")
 	fs.StringVar(&runtime, "runtime", "", "run for this long (seconds, or 1500ms, 2m), wrapping around the target as needed")
 	fs.Int64Var(&o.number, "number", 0, "stop after this many IOs per job")
 	fs.IntVar(&o.numjobs, "numjobs", 1, "jobs, each with its own context and goroutine")
@@ -144,6 +149,20 @@ func parseIOFlags(args []string, stdout io.Writer) (*ioOptions, error) {
 	}
 	if o.iodepth < 1 || o.iodepth > 4096 {
 		return nil, usagef("--iodepth=%d: use 1 to 4096", o.iodepth)
+	}
+	if batch != "auto" {
+		n, err := strconv.Atoi(batch)
+		if err != nil || n < 0 || n > 4096 {
+			name := "iodepth_batch_submit"
+			if _, ok := o.raw[name]; !ok {
+				name = "iodepth_batch"
+			}
+			return nil, usagef("--%s=%s: use auto, 0 (as many as --iodepth) or 1 to 4096", name, batch)
+		}
+		if n == 0 || n > o.iodepth {
+			n = o.iodepth // fio's meaning of 0, and its clamp
+		}
+		o.batch = n
 	}
 	switch direct {
 	case "1", "true":

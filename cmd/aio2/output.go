@@ -323,8 +323,12 @@ func unitFor(maxNs float64) (string, float64) {
 
 func writeNormal(w io.Writer, ri *runInfo, jobs []*jobResult) {
 	o := ri.opts
-	fmt.Fprintf(w, "%s: (g=0): rw=%s, bs=%s, iodepth=%d, direct=%d, reaper=%s, attrs=%s, clocksource=%s\n",
-		o.name, o.rw, humanBytes(float64(o.bs)), o.iodepth, b2i(o.direct), o.reaper, strings.Join(attrNames(o.attrs), ","), cmdClock.name)
+	batch := 0
+	if len(jobs) > 0 {
+		batch = jobs[0].ring.SubmitBatch // the same target, so the same in every job
+	}
+	fmt.Fprintf(w, "%s: (g=0): rw=%s, bs=%s, iodepth=%d, iodepth_batch_submit=%d, direct=%d, reaper=%s, attrs=%s, clocksource=%s\n",
+		o.name, o.rw, humanBytes(float64(o.bs)), o.iodepth, batch, b2i(o.direct), o.reaper, strings.Join(attrNames(o.attrs), ","), cmdClock.name)
 	if cmdClock.why != "" {
 		fmt.Fprintf(w, "%s: clocksource=cpu not used: %s\n", o.name, cmdClock.why)
 	}

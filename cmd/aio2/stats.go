@@ -322,7 +322,10 @@ type ringInfo struct {
 	Features      []string `json:"features"`
 	Supported     []string `json:"supported_attrs"`
 	Reaper        string   `json:"reaper"`
-	Clock         string   `json:"clocksource"` // the command's clock: cpu or clock_gettime
-	Overflowed    uint64   `json:"overflowed"`
-	SharedPath    string   `json:"shared_path,omitempty"`
+	// SubmitBatch is the most iocbs one submit call carried
+	// (--iodepth_batch_submit, or the choice by device).
+	SubmitBatch int    `json:"submit_batch"`
+	Clock       string `json:"clocksource"` // the command's clock: cpu or clock_gettime
+	Overflowed  uint64 `json:"overflowed"`
+	SharedPath  string `json:"shared_path,omitempty"`
 }

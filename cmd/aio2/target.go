@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -23,6 +24,9 @@ type target struct {
 	align   uint32 // O_DIRECT offset/length alignment (0: not known or not direct)
 	memAl   uint32 // O_DIRECT buffer alignment
 	made    bool   // aio2 made the file and removes it
+	// rotational is what sysfs says of the block device under the
+	// target (false where it is not known): it picks the submit batch.
+	rotational bool
 }
 
 // openTarget opens o.filename, or makes and fills a file when it is empty.
@@ -71,6 +75,7 @@ func openTarget(ctx context.Context, o *ioOptions, stderr io.Writer, made func(p
 		return nil, usagef("--filename=%s: %v", o.filename, err)
 	}
 	t.fd = fd
+	t.rotational = isRotational(fd)
 	defer func() {
 		if err != nil {
 			unix.Close(fd)
@@ -197,6 +202,7 @@ func makeTarget(ctx context.Context, o *ioOptions, stderr io.Writer, made func(p
 		return t, fmt.Errorf("open %s: %w", path, err)
 	}
 	t.fd = fd
+	t.rotational = isRotational(fd)
 	if err := t.checkAlign(o); err != nil {
 		return t, err
 	}
@@ -284,4 +290,34 @@ func noatime(isBlock bool) int {
 		return unix.O_NOATIME
 	}
 	return 0
+}
+
+// sysfs is where isRotational looks; a test points it at a tree of its
+// own.
+var sysfs = "/sys"
+
+// isRotational reports whether sysfs calls the block device under fd
+// rotational (queue/rotational is 1): the device itself for a block
+// device, the one holding the file system for a file, and for a
+// partition its disk. It is false where that is not known: a file system
+// on no single block device (tmpfs, overlayfs, btrfs over several), or no
+// sysfs.
+func isRotational(fd int) bool {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false
+	}
+	dev := st.Dev
+	if st.Mode&unix.S_IFMT == unix.S_IFBLK {
+		dev = st.Rdev
+	}
+	dir := fmt.Sprintf("%s/dev/block/%d:%d", sysfs, unix.Major(dev), unix.Minor(dev))
+	q := dir + "/queue/rotational"
+	if _, err := os.Stat(dir + "/partition"); err == nil {
+		// The path is resolved by the kernel, so ".." is the disk
+		// holding the partition, not the directory of the link.
+		q = dir + "/../queue/rotational"
+	}
+	b, err := os.ReadFile(q)
+	return err == nil && strings.TrimSpace(string(b)) == "1"
 }

@@ -109,6 +109,7 @@ type job struct {
 
 	reqs   []byte // attribute requests, the same for every iocb
 	tagOff int    // offset of TAG's value in reqs, -1 without TAG
+	batch  int    // iocbs per submit call (ioOptions.submitBatch)
 
 	rng *rand.Rand
 	// seqPos is the next offset of a sequential workload, one cursor per
@@ -136,7 +137,7 @@ type job struct {
 }
 
 func newJob(id int, o *ioOptions, t *target) (_ *job, err error) {
-	j := &job{id: id, o: o, t: t, tagOff: -1, blocks: t.size / o.bs}
+	j := &job{id: id, o: o, t: t, tagOff: -1, blocks: t.size / o.bs, batch: o.submitBatch(t)}
 	p := abi.Params{Size: abi.ParamsSize, Version: abi.Version2, RingBytes: o.ringBytes,
 		Eventfd: -1, MaxInflight: o.maxInflight}
 	if p.MaxInflight == 0 {
@@ -553,15 +554,34 @@ func (j *job) prepareUpTo(lim *limits, now int64, max int) {
 	}
 }
 
-// submitBatch is the most iocbs the inline reaper hands to one submit
-// call. io_submit plugs the block queue for the whole call, so the first
-// IO of a long batch reaches the device only when the last is queued;
-// short batches keep the device busier at the cost of more calls. On the
-// RAM loop device at QD32 (docs/benchmarks.md), batches of 4 did 293 k
-// and 297 k IOPS where unbounded batches (about 12 IOs) did 255 k and
-// 263 k, and batches of 1 (fio's default) 280 k and 266 k with 15-27 %
-// more CPU per IO.
-const submitBatch = 4
+// defaultSubmitBatch is the most iocbs the inline reaper hands to one
+// submit call (and the external mode's batch) unless --iodepth_batch_submit
+// says otherwise and the target is not rotational. io_submit plugs the
+// block queue for the whole call, so the first IO of a long batch reaches
+// the device only when the last is queued; short batches keep the device
+// busier at the cost of more calls. On the RAM loop device at QD32
+// (docs/benchmarks.md), batches of 4 did 293 k and 297 k IOPS where
+// unbounded batches (about 12 IOs) did 255 k and 263 k, and batches of 1
+// (fio's default) 280 k and 266 k with 15-27 % more CPU per IO.
+const defaultSubmitBatch = 4
+
+// submitBatch is the batch a job uses: --iodepth_batch_submit, or by
+// default 1 on a rotational device, where a call's cost does not show
+// and each slot freed goes back to the device at once, as fio's default
+// does, and defaultSubmitBatch otherwise. On this machine's virtio disk
+// (which sysfs calls rotational) at QD32, batches of 1 did 1.030 [1.014,
+// 1.066] of the IOPS of batches of 4, per rep, over 21 shuffled reps
+// (docs/benchmarks.md, session of 01:00 UTC, 2026-11-23); on zram and
+// the loop device (not rotational) batches of 4 stay.
+func (o *ioOptions) submitBatch(t *target) int {
+	switch {
+	case o.batch > 0:
+		return o.batch
+	case t.rotational:
+		return 1
+	}
+	return min(defaultSubmitBatch, o.iodepth)
+}
 
 func (j *job) runInline(ctx context.Context) error {
 	lim := j.limits()
@@ -583,7 +603,7 @@ func (j *job) runInline(ctx context.Context) error {
 		stopping = stopping || j.failed.Load() || serr != nil
 		if !stopping {
 			for len(j.free) > 0 && lim.more(j.issued, now) {
-				j.prepareUpTo(&lim, now, submitBatch)
+				j.prepareUpTo(&lim, now, j.batch)
 				n, err := j.submit(j.pushFree)
 				if err != nil {
 					serr, stopping = err, true
@@ -607,14 +627,14 @@ func (j *job) runInline(ctx context.Context) error {
 		// the whole queue (the disk) has its first slots back in the
 		// device before the last events are accounted.
 		for len(evs) > 0 {
-			n, used, err := j.consumeUpTo(rs, evs, now, j.pushFree, submitBatch)
+			n, used, err := j.consumeUpTo(rs, evs, now, j.pushFree, j.batch)
 			j.inflight -= n
 			if err != nil {
 				return errors.Join(err, werr, serr)
 			}
 			evs = evs[used:]
 			if len(evs) > 0 && werr == nil && serr == nil && !stop.Load() && !j.failed.Load() && lim.more(j.issued, now) {
-				j.prepareUpTo(&lim, now, submitBatch)
+				j.prepareUpTo(&lim, now, j.batch)
 				_, serr = j.submit(j.pushFree)
 			}
 		}
@@ -755,9 +775,9 @@ func (j *job) runExternal(ctx context.Context) error {
 		// Buffers go round-robin: the data read is not looked at, and
 		// with no events this side cannot tell which slot is done.
 		// Batches as the inline reaper's: an io_submit and an eventfd
-		// signal per submitBatch IOs, not per IO.
+		// signal per batch of IOs, not per IO.
 		now := nowNs()
-		for k := 0; k < submitBatch && lim.more(j.issued, now); k++ {
+		for k := 0; k < j.batch && lim.more(j.issued, now); k++ {
 			j.prepare(int32((next + k) % len(j.slots)))
 		}
 		n, err := j.submit(func(int32) {})
@@ -837,7 +857,7 @@ func (j *job) result(interrupted bool) *jobResult {
 	p := j.params
 	r.ring = ringInfo{Version: p.Version, RingBytes: p.RingBytes, MaxEventBytes: p.MaxEventBytes,
 		MaxInflight: p.MaxInflight, Features: featureNames(p.Features), Supported: maskNames(p.Attrs),
-		Reaper: j.o.reaper, Clock: cmdClock.name, SharedPath: j.sharedPath}
+		Reaper: j.o.reaper, SubmitBatch: j.batch, Clock: cmdClock.name, SharedPath: j.sharedPath}
 	if j.region != nil {
 		r.ring.Overflowed = j.region.Overflowed()
 	}
