@@ -18,6 +18,13 @@ says how far apart two runs of the same tool come out here; --shuffle
 runs each rep's tools in a random order:
 
   python3 cmd/aio2/bench/ab-vs-fio.py --filename F --iodepth 32 --reps 21 --runtime 3 --aa --shuffle /tmp/aio2
+
+--fio-variant runs fio's job once more a rep with extra flags (comma-
+separated; repeat it for more variants), such as aio2's submit pattern in
+fio's terms:
+
+  python3 cmd/aio2/bench/ab-vs-fio.py --filename F --iodepth 32 --shuffle \
+      --fio-variant=--iodepth_batch_submit=4,--iodepth_batch_complete_max=32 /tmp/aio2
 """
 import argparse, random, statistics, sys
 
@@ -34,11 +41,15 @@ def main():
     ap.add_argument("--shuffle", action="store_true",
                     help="run the tools of each rep in a random order (seed 1), not always fio first: "
                          "a tool's place in the rep cannot then favour it")
+    ap.add_argument("--fio-variant", action="append", default=[], metavar="FLAG,FLAG",
+                    help="also run fio's job with these extra flags each rep, reported as 'fio FLAG,FLAG'")
     a = ap.parse_args()
     common = job_flags(a)
     tools = {"fio": fio_cmd(common)}
     if a.aa:
         tools["fio (A/A)"] = fio_cmd(common)
+    for v in a.fio_variant:
+        tools["fio " + v] = fio_cmd(common) + [x for x in v.split(",") if x]
     for b in a.builds:
         path, *extra = b.split(",")
         tools[b] = [path, "io"] + common + extra
