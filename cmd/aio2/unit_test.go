@@ -194,7 +194,7 @@ func TestSteadyStateDoesNotAllocate(t *testing.T) {
 	rs := j.states[0]
 	cycle := func() {
 		lim := limits{}
-		j.prepareFree(&lim, 0)
+		j.prepareUpTo(&lim, 0, len(j.free))
 		if _, err := j.submit(j.pushFree); err != nil {
 			t.Fatal(err)
 		}

@@ -540,9 +540,6 @@ func (j *job) run(ctx context.Context) error {
 
 func (j *job) pushFree(s int32) { j.free = append(j.free, s) }
 
-// prepareFree prepares an iocb for every free slot, while the limits allow.
-func (j *job) prepareFree(lim *limits, now int64) { j.prepareUpTo(lim, now, len(j.free)) }
-
 // prepareUpTo prepares an iocb for up to max free slots, while the limits
 // allow.
 func (j *job) prepareUpTo(lim *limits, now int64, max int) {
@@ -554,9 +551,9 @@ func (j *job) prepareUpTo(lim *limits, now int64, max int) {
 	}
 }
 
-// defaultSubmitBatch is the most iocbs the inline reaper hands to one
-// submit call (and the external mode's batch) unless --iodepth_batch_submit
-// says otherwise and the target is not rotational. io_submit plugs the
+// defaultSubmitBatch is the most iocbs a job hands to one submit call,
+// whatever its reaper, unless --iodepth_batch_submit says otherwise or the
+// target is rotational (ioOptions.submitBatch). io_submit plugs the
 // block queue for the whole call, so the first IO of a long batch reaches
 // the device only when the last is queued; short batches keep the device
 // busier at the cost of more calls. On the RAM loop device at QD32
@@ -688,13 +685,18 @@ func (j *job) runGoroutines(ctx context.Context) error {
 		if j.failed.Load() {
 			stopping = true // an IO failed: issue no more (fio's default)
 		}
-		if !stopping {
-			j.prepareFree(&lim, now)
-		}
-		// A failed submit stops the issuing, not the reaping: what is
-		// in flight is reaped and reported, as in runInline.
-		if _, e := j.submit(j.pushFree); e != nil {
-			serr, stopping = e, true
+		// The slots handed back, in calls of at most j.batch iocbs as
+		// in runInline. A failed submit stops the issuing, not the
+		// reaping: what is in flight is reaped and reported.
+		for !stopping && len(j.free) > 0 && lim.more(j.issued, now) {
+			j.prepareUpTo(&lim, now, j.batch)
+			n, e := j.submit(j.pushFree)
+			if e != nil {
+				serr, stopping = e, true
+			}
+			if n == 0 {
+				break // EAGAIN: wait for slots
+			}
 		}
 		if j.inflight == 0 && (stopping || !lim.more(j.issued, nowNs())) {
 			break
