@@ -78,17 +78,19 @@ func TestIsRotationalReadsSysfs(t *testing.T) {
 
 func TestSubmitBatchChoice(t *testing.T) {
 	for _, c := range []struct {
-		batch, iodepth int
-		rot            bool
-		want           int
+		batch, iodepth, reapers int
+		rot                     bool
+		want                    int
 	}{
-		{0, 32, false, defaultSubmitBatch},
-		{0, 32, true, 1},
-		{0, 2, false, 2}, // never more than the queue
-		{8, 32, true, 8}, // the flag wins
-		{8, 32, false, 8},
+		{0, 32, 0, false, defaultSubmitBatch},
+		{0, 32, 0, true, 1},
+		{0, 2, 0, false, 2},   // never more than the queue
+		{0, 32, 2, false, 32}, // goroutine reapers: all handed back at once
+		{0, 32, 2, true, 1},
+		{8, 32, 0, true, 8}, // the flag wins
+		{8, 32, 2, false, 8},
 	} {
-		o := &ioOptions{batch: c.batch, iodepth: c.iodepth}
+		o := &ioOptions{batch: c.batch, iodepth: c.iodepth, reapers: c.reapers}
 		require.Equal(t, c.want, o.submitBatch(&target{rotational: c.rot}), "%+v", c)
 	}
 }

@@ -551,12 +551,11 @@ func (j *job) prepareUpTo(lim *limits, now int64, max int) {
 	}
 }
 
-// defaultSubmitBatch is the most iocbs a job hands to one submit call,
-// whatever its reaper, unless --iodepth_batch_submit says otherwise or the
-// target is rotational (ioOptions.submitBatch). io_submit plugs the
-// block queue for the whole call, so the first IO of a long batch reaches
-// the device only when the last is queued; short batches keep the device
-// busier at the cost of more calls. On the RAM loop device at QD32
+// defaultSubmitBatch is the most iocbs a job hands to one submit call
+// where nothing else is asked or fits better (ioOptions.submitBatch).
+// io_submit plugs the block queue for the whole call, so the first IO of
+// a long batch reaches the device only when the last is queued; short
+// batches keep the device busier at the cost of more calls. On the RAM loop device at QD32
 // (docs/benchmarks.md), batches of 4 did 293 k and 297 k IOPS where
 // unbounded batches (about 12 IOs) did 255 k and 263 k, and batches of 1
 // (fio's default) 280 k and 266 k with 15-27 % more CPU per IO.
@@ -570,12 +569,22 @@ const defaultSubmitBatch = 4
 // 1.066] of the IOPS of batches of 4, per rep, over 21 shuffled reps
 // (docs/benchmarks.md, session of 01:00 UTC, 2026-11-23); on zram and
 // the loop device (not rotational) batches of 4 stay.
+//
+// With --reaper=goroutines=N and a device that is not rotational, the
+// default is --iodepth: the submitter hands every slot the reapers gave
+// back to one call, as it always did. Batches of 4 there did 0.962
+// [0.937, 1.016] of its IOPS on zram at QD32, at 12 % more CPU per IO (11
+// shuffled reps, `python3 cmd/aio2/bench/ab-vs-fio.py --filename
+// /dev/zram0 --iodepth 32 --reps 11 --runtime 3 --shuffle
+// OLD,--reaper=goroutines=2 NEW,--reaper=goroutines=2`, 2026-11-23).
 func (o *ioOptions) submitBatch(t *target) int {
 	switch {
 	case o.batch > 0:
 		return o.batch
 	case t.rotational:
 		return 1
+	case o.reapers > 0:
+		return o.iodepth
 	}
 	return min(defaultSubmitBatch, o.iodepth)
 }
