@@ -555,20 +555,25 @@ func (j *job) prepareUpTo(lim *limits, now int64, max int) {
 // where nothing else is asked or fits better (ioOptions.submitBatch).
 // io_submit plugs the block queue for the whole call, so the first IO of
 // a long batch reaches the device only when the last is queued; short
-// batches keep the device busier at the cost of more calls. On the RAM loop device at QD32
-// (docs/benchmarks.md), batches of 4 did 293 k and 297 k IOPS where
-// unbounded batches (about 12 IOs) did 255 k and 263 k, and batches of 1
-// (fio's default) 280 k and 266 k with 15-27 % more CPU per IO.
+// batches keep the device busier at the cost of more calls. On the RAM
+// loop device at QD32 (docs/benchmarks.md), batches of 4 did 293 k and
+// 297 k IOPS where unbounded batches (about 12 IOs) did 255 k and 263 k,
+// and batches of 1 (fio's default) 280 k and 266 k with 15-27 % more CPU
+// per IO.
 const defaultSubmitBatch = 4
 
 // submitBatch is the batch a job uses: --iodepth_batch_submit, or by
 // default 1 on a rotational device, where a call's cost does not show
 // and each slot freed goes back to the device at once, as fio's default
 // does, and defaultSubmitBatch otherwise. On this machine's virtio disk
-// (which sysfs calls rotational) at QD32, batches of 1 did 1.030 [1.014,
-// 1.066] of the IOPS of batches of 4, per rep, over 21 shuffled reps
-// (docs/benchmarks.md, session of 01:00 UTC, 2026-11-23); on zram and
-// the loop device (not rotational) batches of 4 stay.
+// (which sysfs calls rotational) at QD32, batches of 1 did 1.027 [1.007,
+// 1.061] of the IOPS of batches of 4, per rep, over 21 shuffled reps,
+// where fio with batches of 4 and every ready event a wait did 0.973 of
+// its default (`python3 cmd/aio2/bench/ab-vs-fio.py --filename F
+// --iodepth 32 --reps 21 --runtime 3 --shuffle
+// --fio-variant=--iodepth_batch_submit=4,--iodepth_batch_complete_max=32
+// OLD NEW`, docs/benchmarks.md, session of 01:00 UTC, 2026-11-23). On
+// zram and the loop device (not rotational) batches of 4 stay.
 //
 // With --reaper=goroutines=N and a device that is not rotational, the
 // default is --iodepth: the submitter hands every slot the reapers gave
@@ -576,7 +581,8 @@ const defaultSubmitBatch = 4
 // [0.937, 1.016] of its IOPS on zram at QD32, at 12 % more CPU per IO (11
 // shuffled reps, `python3 cmd/aio2/bench/ab-vs-fio.py --filename
 // /dev/zram0 --iodepth 32 --reps 11 --runtime 3 --shuffle
-// OLD,--reaper=goroutines=2 NEW,--reaper=goroutines=2`, 2026-11-23).
+// OLD,--reaper=goroutines=2 NEW,--reaper=goroutines=2` with OLD the build
+// of aa7e432 and NEW of 2c75aab, 2026-11-23).
 func (o *ioOptions) submitBatch(t *target) int {
 	switch {
 	case o.batch > 0:
