@@ -13,16 +13,27 @@ import (
 var fioPercentiles = []float64{1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99, 99.5, 99.9, 99.95, 99.99}
 
 // latHist records latencies in nanoseconds. It wraps an HDR histogram
-// with 3 significant digits (error below 0.1%, finer than fio's 1/128)
 // from 1 ns to an hour; values beyond are clamped to the top rather than
 // dropped, so that N always equals the number of IOs recorded.
+//
+// It keeps 2 significant digits: no bucket is wider than 1/128 of its
+// values, the resolution of fio's own percentiles (stat.h: the error is
+// about 1/2^(FIO_IO_U_PLAT_BITS+1), 1/128). Not 3: the counts are then
+// about 7 times as many (33,792 against 4,608) and a spread of values
+// touches as many more cache lines, which the kernel's work of an IO
+// evicts. At QD32 on zram, clat's one record cost 27–41 ns per IO with 3
+// digits and 15–19 with 2 (bench/perf-per-io.py; docs/benchmarks.md,
+// "Session of 03:24 UTC").
 type latHist struct {
 	h *hdr.Histogram
 }
 
-const histMaxNs = int64(3600e9)
+const (
+	histMaxNs  = int64(3600e9)
+	histDigits = 2
+)
 
-func newLatHist() *latHist { return &latHist{h: hdr.New(1, histMaxNs, 3)} }
+func newLatHist() *latHist { return &latHist{h: hdr.New(1, histMaxNs, histDigits)} }
 
 // record adds one value. It does not allocate.
 func (l *latHist) record(ns int64) {

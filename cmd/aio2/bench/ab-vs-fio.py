@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Two or more builds of aio2 against fio in one run: fio's libaio job and
+r"""Two or more builds of aio2 against fio in one run: fio's libaio job and
 each build's `aio2 io` with the same flags, alternating (fio A B fio A B
 ...) so that drift on a noisy machine hits all of them alike. Prints, per
 tool, the median IOPS, CPU per IO (usr+sys of the whole process, from
