@@ -28,7 +28,7 @@ fio's terms:
 """
 import argparse, random, statistics, sys
 
-from benchrun import add_job_args, fio_cmd, job_flags, run
+from benchrun import add_job_args, aio2_cmd, fio_cmd, job_flags, run
 
 
 def main():
@@ -51,8 +51,7 @@ def main():
     for v in a.fio_variant:
         tools["fio " + v] = fio_cmd(common) + [x for x in v.split(",") if x]
     for b in a.builds:
-        path, *extra = b.split(",")
-        tools[b] = [path, "io"] + common + extra
+        tools[b] = aio2_cmd(b, common)
     res = {k: [] for k in tools}
     order = list(tools)
     rng = random.Random(1)

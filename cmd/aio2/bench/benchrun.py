@@ -37,6 +37,13 @@ def job_flags(a):
             f"--runtime={a.runtime}", "--output-format=json"]
 
 
+def aio2_cmd(build, flags):
+    """aio2 io with those flags, for a build given as PATH or
+    PATH,FLAG,FLAG (its own extra flags, after the common ones)."""
+    path, *extra = build.split(",")
+    return [path, "io"] + flags + extra
+
+
 def fio_cmd(flags):
     """fio's libaio job with those flags, as ../shared/bench/vs-fio.py runs
     it: without its random map (aio2 io keeps none either; the map costs

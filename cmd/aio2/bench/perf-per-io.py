@@ -18,7 +18,7 @@ linux-perf) and root, for the kernel's symbols.
 """
 import argparse, collections, json, os, re, subprocess, sys, tempfile
 
-from benchrun import add_job_args, job_flags
+from benchrun import add_job_args, aio2_cmd, job_flags
 
 
 def record(cmd, freq, data):
@@ -49,17 +49,15 @@ def main():
                     help="also print every configuration's time per IO in the symbols that match")
     ap.add_argument("builds", nargs="+", help="aio2 binaries, each optionally followed by ,FLAG,FLAG")
     a = ap.parse_args()
-    confs = [b.split(",") for b in a.builds]
     ios = collections.Counter()
     samples = {b: collections.Counter() for b in a.builds}
-    data = os.path.join(tempfile.mkdtemp(prefix="perf-per-io-"), "perf.data")
-    for rep in range(a.reps):
-        for name, conf in zip(a.builds, confs):
-            n, s = record([conf[0], "io"] + job_flags(a) + ["--progress=off"] + conf[1:], a.freq, data)
-            ios[name] += n
-            samples[name].update(s)
-        print(f"rep {rep + 1} done", flush=True)
-    os.remove(data)
+    with tempfile.TemporaryDirectory(prefix="perf-per-io-") as tmp:
+        for rep in range(a.reps):
+            for name in a.builds:
+                n, s = record(aio2_cmd(name, job_flags(a)), a.freq, os.path.join(tmp, "perf.data"))
+                ios[name] += n
+                samples[name].update(s)
+            print(f"rep {rep + 1} done", flush=True)
 
     def ns(name, sym):
         return samples[name][sym] * 1e9 / a.freq / ios[name]
